@@ -1,0 +1,31 @@
+"""Who is calling: the principal every credential kind resolves to, and the role ladder."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(enum.StrEnum):
+    READER = "reader"
+    WRITER = "writer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, required: Role) -> bool:
+        return self.rank >= required.rank
+
+
+_RANKS = {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: int
+    tenant_uuid: str
+    role: Role
+    credential_id: str  # the API key's id (or, later, the user's id for a JWT)
+    credential_kind: str = "api_key"

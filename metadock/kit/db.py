@@ -1,0 +1,207 @@
+"""One database seam for two access paths.
+
+SQLite is embedded: a query takes tens of microseconds, so a thread hop per call (aiosqlite, ~0.4 ms measured here)
+would cost more than the query. SQLite statements therefore run synchronously on the event loop through SQLAlchemy's
+pysqlite driver. PostgreSQL is remote, so it goes through asyncpg. Repositories only see :class:`Connection`, whose
+``execute`` is awaitable in both cases.
+
+Because SQLite work runs on the loop, a write transaction must never span an ``await`` that yields to another
+request (a second writer in the same process would wait on ``busy_timeout`` while blocking the loop that the first
+writer needs to commit). Writes are therefore single statements issued just before the request commits.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, create_engine, event, make_url, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import Dialect, Engine, Result
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+JsonValue = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive; we re-attach UTC on the way out)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect)  # noqa: ARG002 -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; the HTTP layer answers 503."""
+
+
+class Connection(abc.ABC):
+    """What a repository may do: run a statement inside the request's transaction."""
+
+    __slots__ = ()
+
+    @property
+    @abc.abstractmethod
+    def dialect_name(self) -> str: ...
+
+    @abc.abstractmethod
+    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]: ...
+
+
+class _SqliteConnection(Connection):
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: SyncConnection) -> None:
+        self._connection = connection
+
+    @property
+    def dialect_name(self) -> str:
+        return "sqlite"
+
+    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+        return self._connection.execute(statement, parameters)
+
+
+class _PostgresConnection(Connection):
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    @property
+    def dialect_name(self) -> str:
+        return "postgresql"
+
+    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+        return await self._connection.execute(statement, parameters)
+
+
+def _json_serializer(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def normalize_url(url: str) -> str:
+    """Map the user-facing URL schemes onto the drivers Metadock uses."""
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+pysqlite://" + url.removeprefix("sqlite://")
+    for scheme in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+asyncpg://"):
+        if url.startswith(scheme):
+            return "postgresql+asyncpg://" + url.removeprefix(scheme)
+    raise ValueError("database URL must start with sqlite:/// or postgresql://")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # isolation_level=None hands transaction control to us (the "begin" hook below) instead of pysqlite's
+        # implicit, statement-sniffing BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: SyncConnection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """Owns the engine; hands out connections wrapped in a transaction (commit on success, roll back on error)."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        self._sync: Engine | None = None
+        self._async: AsyncEngine | None = None
+        if self.url.startswith("sqlite"):
+            database_file = make_url(self.url).database
+            if database_file and database_file != ":memory:":
+                Path(database_file).parent.mkdir(parents=True, exist_ok=True)
+            self._sync = create_engine(
+                self.url,
+                connect_args={"check_same_thread": False},
+                json_serializer=_json_serializer,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+            )
+            _configure_sqlite(self._sync)
+        else:
+            self._async = create_async_engine(
+                self.url,
+                json_serializer=_json_serializer,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+            )
+
+    @property
+    def dialect_name(self) -> str:
+        return "sqlite" if self._sync is not None else "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        if self._sync is not None:
+            with self._sync.begin() as sync_connection:
+                yield _SqliteConnection(sync_connection)
+            return
+        assert self._async is not None
+        try:
+            async with self._async.begin() as async_connection:
+                yield _PostgresConnection(async_connection)
+        except (TimeoutError, OSError) as error:
+            raise DatabaseUnavailable("the database is unreachable") from error
+
+    async def run_sync(self, function: Callable[[SyncConnection], object]) -> None:
+        """Run ``function`` with a synchronous connection in a transaction (migrations use this)."""
+        if self._sync is not None:
+            with self._sync.begin() as connection:
+                function(connection)
+            return
+        assert self._async is not None
+        async with self._async.begin() as connection:
+            await connection.run_sync(function)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.transaction() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        if self._sync is not None:
+            self._sync.dispose()
+        if self._async is not None:
+            await self._async.dispose()

@@ -1,0 +1,79 @@
+"""HTTP handlers of ``/metadatas``: parse, call the service, shape the response. No SQL, no business rules."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from metadock.kit.context import context_of
+from metadock.kit.http import CurrentPrincipal, DbConnection
+from metadock.kit.openapi import operation_with_query
+from metadock.metadatas.query import documented_parameters, parse_list_query
+from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
+from metadock.metadatas.service import MetadataService
+
+
+def _link_header(request: Request[Any, Any, Any], page: int, limit: int, total: int) -> str:
+    last = max(1, math.ceil(total / limit))
+    others = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+
+    def link(target: int, rel: str) -> str:
+        return f'<{request.url.path}?{urlencode([*others, ("page", str(target))])}>; rel="{rel}"'
+
+    links = [link(1, "first")]
+    if page > 1:
+        links.append(link(min(page - 1, last), "prev"))
+    if page < last:
+        links.append(link(page + 1, "next"))
+    links.append(link(last, "last"))
+    return ", ".join(links)
+
+
+class MetadataController(Controller):
+    path = "/metadatas"
+    tags: ClassVar[list[str]] = ["Metadata (DigitalState)"]
+
+    @get("/", operation_class=operation_with_query(documented_parameters()), summary="List metadata resources")
+    async def list_metadatas(
+        self, request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
+    ) -> Response[list[MetadataOut]]:
+        settings = context_of(request).settings
+        query = parse_list_query(
+            request.query_params.multi_items(),
+            default_limit=settings.metadatas_default_limit,
+            max_limit=settings.metadatas_max_limit,
+        )
+        page = await MetadataService(connection, principal).list(query)
+        headers = {
+            "X-Total-Count": str(page.total),
+            "Link": _link_header(request, query.page, query.per_page, page.total),
+        }
+        return Response(page.items, headers=headers)
+
+    @get("/{uuid:str}", summary="Get a metadata resource")
+    async def get_metadata(
+        self, uuid: FromPath[str], connection: DbConnection, principal: CurrentPrincipal
+    ) -> MetadataOut:
+        return await MetadataService(connection, principal).get(uuid)
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a metadata resource")
+    async def create_metadata(
+        self, data: JSONBody[MetadataCreate], connection: DbConnection, principal: CurrentPrincipal
+    ) -> Response[MetadataOut]:
+        created = await MetadataService(connection, principal).create(data)
+        return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/metadatas/{created.uuid}"})
+
+    @put("/{uuid:str}", summary="Edit a metadata resource (partial; optimistic locking on version)")
+    async def update_metadata(
+        self, uuid: FromPath[str], data: JSONBody[MetadataUpdate], connection: DbConnection, principal: CurrentPrincipal
+    ) -> MetadataOut:
+        return await MetadataService(connection, principal).update(uuid, data)
+
+    @delete("/{uuid:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a metadata resource")
+    async def delete_metadata(self, uuid: FromPath[str], connection: DbConnection, principal: CurrentPrincipal) -> None:
+        await MetadataService(connection, principal).delete(uuid)

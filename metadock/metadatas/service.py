@@ -1,0 +1,174 @@
+"""Metadata resources: validation, optimistic locking, and the mapping between stored rows and the API's shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid as uuidlib
+from typing import Any
+
+from msgspec import UNSET
+
+from metadock.auth.principal import Principal
+from metadock.kit.db import Connection
+from metadock.kit.errors import AppError, Violation, conflict, not_found, validation_failed
+from metadock.kit.query import ListQuery, Page
+from metadock.metadatas.repository import Duplicate, DuplicateValue, MetadataRepository
+from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
+
+MAX_TEXT = 255
+MAX_LOCALE = 35  # BCP 47 tags fit comfortably
+ALREADY_USED = "This value is already used."
+
+
+def _now() -> dt.datetime:
+    # DigitalState stores second precision; so do we, so that a timestamp a client read filters back exactly.
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _format(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _title_search(title: dict[str, str]) -> str:
+    return "\n".join(title.values()).casefold()
+
+
+def _check_text(name: str, value: str, violations: list[Violation]) -> None:
+    if not value.strip():
+        violations.append(Violation(name, "This value should not be blank."))
+    elif len(value) > MAX_TEXT:
+        violations.append(Violation(name, f"This value is too long. It should have {MAX_TEXT} characters or less."))
+
+
+def _check_title(title: dict[str, str], violations: list[Violation]) -> None:
+    if not title:
+        violations.append(Violation("title", "This value should not be blank."))
+    for locale, text in title.items():
+        if not locale or len(locale) > MAX_LOCALE:
+            violations.append(Violation(f"title[{locale}]", "This locale is not valid."))
+        elif len(text) > MAX_TEXT:
+            violations.append(
+                Violation(f"title[{locale}]", f"This value is too long. It should have {MAX_TEXT} characters or less.")
+            )
+
+
+def _check_uuid(name: str, value: str, violations: list[Violation]) -> str:
+    try:
+        return str(uuidlib.UUID(value))
+    except ValueError:
+        violations.append(Violation(name, "This value is not a valid UUID."))
+        return value
+
+
+def _duplicate_error(error: DuplicateValue) -> AppError:
+    return validation_failed([Violation("slug" if error.which is Duplicate.SLUG else "uuid", ALREADY_USED)])
+
+
+def canonical_uuid(value: str) -> str | None:
+    try:
+        return str(uuidlib.UUID(value))
+    except ValueError:
+        return None
+
+
+class MetadataService:
+    def __init__(self, connection: Connection, principal: Principal) -> None:
+        self.principal = principal
+        self.repository = MetadataRepository(connection, principal.tenant_id)
+
+    def _out(self, row: Any) -> MetadataOut:
+        return MetadataOut(
+            id=row["id"],
+            uuid=row["uuid"],
+            created_at=_format(row["created_at"]),
+            updated_at=_format(row["updated_at"]),
+            owner=row["owner"],
+            owner_uuid=row["owner_uuid"],
+            title=row["title"],
+            slug=row["slug"],
+            type=row["type"],
+            data=row["data"],
+            version=row["version"],
+            tenant=self.principal.tenant_uuid,
+        )
+
+    async def list(self, query: ListQuery) -> Page[MetadataOut]:
+        rows, total = await self.repository.list(query)
+        return Page([self._out(row) for row in rows], total)
+
+    async def get(self, uuid: str) -> MetadataOut:
+        key = canonical_uuid(uuid)
+        row = await self.repository.get(key) if key else None
+        if row is None:
+            raise not_found()
+        return self._out(row)
+
+    async def create(self, body: MetadataCreate) -> MetadataOut:
+        violations: list[Violation] = []
+        for name, value in (("owner", body.owner), ("slug", body.slug), ("type", body.type)):
+            _check_text(name, value, violations)
+        _check_title(body.title, violations)
+        resource_uuid = str(uuidlib.uuid4()) if body.uuid is UNSET else _check_uuid("uuid", body.uuid, violations)
+        owner_uuid = (
+            None if body.owner_uuid in (UNSET, None) else _check_uuid("ownerUuid", str(body.owner_uuid), violations)
+        )
+        if violations:
+            raise validation_failed(violations)
+        now = _now()
+        values = {
+            "uuid": resource_uuid,
+            "owner": body.owner,
+            "owner_uuid": owner_uuid,
+            "title": body.title,
+            "title_search": _title_search(body.title),
+            "slug": body.slug,
+            "type": body.type,
+            "data": {} if body.data is UNSET else body.data,
+            # A new resource starts at version 1 whatever the body says, as Doctrine's @Version does.
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            return self._out(await self.repository.insert(values))
+        except DuplicateValue as error:
+            raise _duplicate_error(error) from None
+
+    async def update(self, uuid: str, body: MetadataUpdate) -> MetadataOut:
+        key = canonical_uuid(uuid)
+        if key is None:
+            raise not_found()
+        violations: list[Violation] = []
+        values: dict[str, Any] = {}
+        for name, value in (("owner", body.owner), ("slug", body.slug), ("type", body.type)):
+            if value is not UNSET:
+                _check_text(name, value, violations)
+                values[name] = value
+        if body.title is not UNSET:
+            _check_title(body.title, violations)
+            values["title"] = body.title
+            values["title_search"] = _title_search(body.title)
+        if body.owner_uuid is not UNSET:
+            values["owner_uuid"] = (
+                None if body.owner_uuid is None else _check_uuid("ownerUuid", body.owner_uuid, violations)
+            )
+        if body.data is not UNSET:
+            values["data"] = body.data
+        if violations:
+            raise validation_failed(violations)
+        values["updated_at"] = _now()
+        try:
+            row = await self.repository.update_if_version(key, body.version, values)
+        except DuplicateValue as error:
+            raise _duplicate_error(error) from None
+        if row is not None:
+            return self._out(row)
+        current = await self.repository.current_version(key)
+        if current is None:
+            raise not_found()
+        raise conflict(f"The version {body.version} is stale; the current version is {current}.")
+
+    async def delete(self, uuid: str) -> None:
+        key = canonical_uuid(uuid)
+        if key is None or not await self.repository.delete(key):
+            raise not_found()

@@ -1,0 +1,56 @@
+"""Runtime configuration: one typed class, every field settable as a ``METADOCK_`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+# A production secret must be long enough that guessing it is hopeless (HS256 wants >= 256 bits).
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="METADOCK_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./var/metadock.db"
+    store_url: str = "file://./var/payloads"
+    s3_endpoint_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    max_body_bytes: int = Field(default=1 * MIB, ge=1024)
+    metadatas_default_limit: int = Field(default=10, ge=1)
+    metadatas_max_limit: int = Field(default=100, ge=1)
+    max_payload_bytes: int = Field(default=100 * MIB, ge=0)
+    payload_retention_days: int = Field(default=30, ge=0)
+
+    database_pool_size: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secrets(self) -> Settings:
+        if self.env == "production":
+            secret = self.secret_key.get_secret_value() if self.secret_key else ""
+            if len(secret) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    f"METADOCK_SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters in production"
+                )
+        if self.metadatas_default_limit > self.metadatas_max_limit:
+            raise ValueError("METADOCK_METADATAS_DEFAULT_LIMIT must not exceed METADOCK_METADATAS_MAX_LIMIT")
+        return self
+
+    @property
+    def store_directory(self) -> Path | None:
+        """The local directory of a ``file://`` store, made absolute (relative paths are taken from the cwd)."""
+        if not self.store_url.startswith("file://"):
+            return None
+        return Path(self.store_url.removeprefix("file://")).resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

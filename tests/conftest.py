@@ -1,0 +1,118 @@
+"""Test databases are built by the real migrations: SQLite from a migrated template file copied per test, PostgreSQL
+in a database of its own per run, emptied between tests. Under CI=true a missing PostgreSQL fails the run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import make_url, text
+
+from metadock import migrate
+from metadock.app import create_app
+from metadock.kit.db import Database
+from metadock.settings import Settings
+from metadock.tables import metadata
+from tests.factories import TenantKeys, create_tenant
+
+IN_CI = os.environ.get("CI") == "true"
+POSTGRES_URL = os.environ.get("METADOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _migrate(url: str) -> None:
+    async def run() -> None:
+        database = Database(url, pool_size=1)
+        try:
+            await migrate.upgrade(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "metadock.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+def _admin_dsn(url: str, database: str) -> str:
+    return make_url(url).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"metadock_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    base = make_url(POSTGRES_URL).database or "test"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(_admin_dsn(POSTGRES_URL, base), timeout=5)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        message = f"PostgreSQL at {POSTGRES_URL} is required: {error}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    url = _admin_dsn(POSTGRES_URL, name)
+    _migrate(url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _empty_postgres(url: str) -> None:
+    async def run() -> None:
+        database = Database(url, pool_size=1)
+        try:
+            async with database.transaction() as connection:
+                names = ", ".join(table.name for table in metadata.sorted_tables)
+                await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "metadock.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, store_url=f"file://{tmp_path / 'payloads'}")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient[object]]:
+    with TestClient(create_app(settings)) as test_client:  # type: ignore[arg-type]
+        yield test_client
+
+
+@pytest.fixture
+def tenant(database_url: str) -> TenantKeys:
+    return create_tenant(database_url, "acme")
+
+
+@pytest.fixture
+def other_tenant(database_url: str) -> TenantKeys:
+    return create_tenant(database_url, "globex")

@@ -123,9 +123,9 @@ def keys_create(tenant_uuid: str, role: str, name: str | None) -> None:
 def keys_list(tenant_uuid: str) -> None:
     """List a tenant's keys (id, role, prefix, name, created, revoked)."""
     for row in _in_transaction(lambda connection: TenantService(connection).list_keys(tenant_uuid)):
-        revoked = row["revoked_at"].isoformat() if row["revoked_at"] else "active"
+        revoked = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         click.echo(
-            f"{row['id']}\t{row['role']}\t{row['display_prefix']}…\t{row['name']}\t{row['created_at'].isoformat()}\t{revoked}"
+            f"{row['id']}\t{row['role']}\t{row['display_prefix']}…\t{row['name']}\t{row['created_at']}\t{revoked}"
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, post, put
@@ -36,7 +36,7 @@ def _link_header(request: Request[Any, Any, Any], page: int, limit: int, total: 
 
 class MetadataController(Controller):
     path = "/metadatas"
-    tags: ClassVar[list[str]] = ["Metadata (DigitalState)"]
+    tags = ["Metadata (DigitalState)"]  # noqa: RUF012 - Litestar declares it as a plain attribute
 
     @get("/", operation_class=operation_with_query(documented_parameters()), summary="List metadata resources")
     async def list_metadatas(

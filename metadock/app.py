@@ -20,6 +20,8 @@ from metadock.kit.http import dependencies
 from metadock.metadatas.errors import render_problem
 from metadock.metadatas.http import MetadataController
 from metadock.payloads.errors import render_laravel
+from metadock.payloads.http import PayloadController
+from metadock.payloads.store import open_store
 from metadock.settings import Settings, get_settings
 
 # Which dialect renders an error is decided by where the request went, so unknown routes get the right shape too.
@@ -44,16 +46,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = Database(settings.database_url, pool_size=settings.database_pool_size)
-        app.state[STATE_KEY] = AppContext(settings=settings, database=database, resolvers=[ApiKeyResolver()])
+        store = open_store(settings.resolved_store_url, endpoint_url=settings.s3_endpoint_url)
+        app.state[STATE_KEY] = AppContext(
+            settings=settings, database=database, resolvers=[ApiKeyResolver()], store=store
+        )
         try:
             yield
         finally:
             await database.dispose()
 
     metadatas_api = Router(path="/", route_handlers=[MetadataController], guards=[role_guard])
+    payloads_api = Router(path="/", route_handlers=[PayloadController], guards=[role_guard])
 
     return Litestar(
-        route_handlers=[healthz, readyz, openapi_document, metadatas_api],
+        route_handlers=[healthz, readyz, openapi_document, metadatas_api, payloads_api],
         lifespan=[lifespan],
         dependencies=dependencies,
         middleware=[authentication_middleware],

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,7 +16,11 @@ from metadock.auth.principal import Role
 from metadock.auth.service import IssuedKey, TenantService
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError
+from metadock.payloads import maintenance
+from metadock.payloads.store import PayloadStore, open_store
 from metadock.settings import get_settings
+
+logger = logging.getLogger("metadock.cli")
 
 T = TypeVar("T")
 
@@ -33,6 +40,19 @@ def _in_transaction(work: Callable[[Connection], Awaitable[T]]) -> T:
         raise click.ClickException(error.detail) from None
 
 
+def _with_store(work: Callable[[Database, PayloadStore], Awaitable[T]]) -> T:
+    async def run() -> T:
+        settings = get_settings()
+        database = Database(settings.database_url)
+        try:
+            store = open_store(settings.resolved_store_url, endpoint_url=settings.s3_endpoint_url)
+            return await work(database, store)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
 def _upgrade() -> None:
     async def run() -> None:
         database = Database(get_settings().database_url)
@@ -49,11 +69,38 @@ def main() -> None:
     """Metadock: metadata and payloads of an integration platform, over DigitalState and Patchworks APIs."""
 
 
+def _prune_periodically(every_seconds: int) -> None:
+    """Retention pruning in the serving process's own thread, so one job runs however many workers serve."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(every_seconds)
+            try:
+                pruned = _with_store(
+                    lambda database, store: maintenance.prune(
+                        database, store, older_than_days=get_settings().payload_retention_days
+                    )
+                )
+                if pruned:
+                    logger.info("pruned %d expired payloads", pruned)
+            except Exception:
+                logger.exception("periodic prune failed; retrying at the next period")
+
+    threading.Thread(target=loop, name="metadock-prune", daemon=True).start()
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--prune-every",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Seconds between retention prunes (0: never).",
+)
+def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     """Apply migrations, create the first tenant and key on an empty database, and serve."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -64,6 +111,8 @@ def serve(host: str, port: int, workers: int) -> None:
         click.echo(f"Created tenant 'default' ({issued.tenant_uuid}) with an admin API key, shown only this once:")
         click.echo(f"API key: {issued.key}")
         click.echo(f"Make more with: metadock keys create --tenant {issued.tenant_uuid} --role reader|writer|admin")
+    if prune_every:
+        _prune_periodically(prune_every)
     Granian(
         "metadock.app:create_app", address=host, port=port, workers=workers, interface=Interfaces.ASGI, factory=True
     ).serve()
@@ -135,3 +184,37 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
     _in_transaction(lambda connection: TenantService(connection).revoke_key(key_id))
     click.echo(f"Revoked key {key_id}.")
+
+
+@main.group()
+def payloads() -> None:
+    """Payload bytes: retention and consistency."""
+
+
+@payloads.command("prune")
+@click.option("--older-than", "older_than", type=click.IntRange(1), default=None, help="Days; default: the retention.")
+def payloads_prune(older_than: int | None) -> None:
+    """Remove the bytes of payloads older than the retention and mark their records dropped (expired)."""
+    days = older_than or get_settings().payload_retention_days
+    if not days:
+        click.echo("Retention is 0 (keep forever): nothing to prune.")
+        return
+    pruned = _with_store(lambda database, store: maintenance.prune(database, store, older_than_days=days))
+    click.echo(f"Pruned {pruned} payloads older than {days} days.")
+
+
+@payloads.command("fsck")
+@click.option("--repair", is_flag=True, help="Remove orphaned bytes and mark records whose bytes are gone.")
+def payloads_fsck(repair: bool) -> None:
+    """Find bytes without a record and records without bytes; exits 1 when something is wrong and not repaired."""
+    report = _with_store(lambda database, store: maintenance.fsck(database, store, repair=repair))
+    for key in report.orphaned_keys:
+        click.echo(f"orphaned bytes: {key}{' (removed)' if repair else ''}")
+    for record_id in report.missing_records:
+        click.echo(f"record without bytes: {record_id}{' (marked dropped: deleted)' if repair else ''}")
+    click.echo(
+        f"{len(report.orphaned_keys)} orphaned objects, {len(report.missing_records)} records without bytes"
+        + (f", {report.stale_uploads_removed} stale uploads removed" if repair else "")
+    )
+    if (report.orphaned_keys or report.missing_records) and not repair:
+        raise SystemExit(1)

@@ -44,11 +44,11 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def store_directory(self) -> Path | None:
-        """The local directory of a ``file://`` store, made absolute (relative paths are taken from the cwd)."""
+    def resolved_store_url(self) -> str:
+        """``file://`` URLs made absolute (a relative directory is taken from the working directory)."""
         if not self.store_url.startswith("file://"):
-            return None
-        return Path(self.store_url.removeprefix("file://")).resolve()
+            return self.store_url
+        return "file://" + str(Path(self.store_url.removeprefix("file://")).resolve())
 
 
 @lru_cache(maxsize=1)

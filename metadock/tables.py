@@ -3,5 +3,6 @@
 from metadock.auth.tables import api_keys, tenants
 from metadock.kit.db import metadata
 from metadock.metadatas.table import metadatas
+from metadock.payloads.table import payload_metadata
 
-__all__ = ["api_keys", "metadata", "metadatas", "tenants"]
+__all__ = ["api_keys", "metadata", "metadatas", "payload_metadata", "tenants"]

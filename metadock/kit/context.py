@@ -13,6 +13,7 @@ from metadock.settings import Settings
 
 if TYPE_CHECKING:
     from metadock.auth.service import CredentialResolver
+    from metadock.payloads.store import PayloadStore
 
 STATE_KEY = "metadock"
 
@@ -22,6 +23,7 @@ class AppContext:
     settings: Settings
     database: Database
     resolvers: Sequence[CredentialResolver]
+    store: PayloadStore
 
 
 def context_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AppContext:

@@ -1,0 +1,141 @@
+"""Capture: stream a payload's bytes into the store, then describe them in a record.
+
+Bytes are written first and the record second, so a crash at any point leaves at worst bytes without a record
+(which ``metadock payloads fsck --repair`` removes), never a record without bytes. If the record cannot be written,
+the handler calls :meth:`PayloadCapture.discard`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from metadock.kit.errors import AppError, Violation, validation_failed
+from metadock.payloads.query import parse_bounded_int
+from metadock.payloads.store import ObjectTooLarge, PayloadStore, StoreFull, StoreUnavailable
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
+_MEDIA_TYPE = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*"))*$')
+MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureParams:
+    flow_run_id: int
+    flow_step_id: int
+    flow_version_id: int | None
+    flow_log_id: int | None
+    content_type: str
+
+
+def parse_capture_params(params: Iterable[tuple[str, str]], content_type: str | None) -> CaptureParams:
+    """Laravel-style validation of the capture request: 422 with every problem at once."""
+    raw = dict(params)
+    violations: list[Violation] = []
+    values: dict[str, int | None] = {}
+    for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id"):
+        given = raw.get(name)
+        if given is None or given == "":
+            if name in ("flow_run_id", "flow_step_id"):
+                violations.append(Violation(name, f"The {name.replace('_', ' ')} field is required."))
+            values[name] = None
+            continue
+        values[name] = parse_bounded_int(name, given, minimum=1, maximum=MAX_ID, violations=violations)
+    media_type = (content_type or DEFAULT_CONTENT_TYPE).strip()
+    if len(media_type) > 255 or not _MEDIA_TYPE.match(media_type):
+        violations.append(Violation("content_type", "The Content-Type header must be a valid media type."))
+    if violations:
+        raise validation_failed(violations, status=422)
+    run_id, step_id = values["flow_run_id"], values["flow_step_id"]
+    assert run_id is not None
+    assert step_id is not None
+    return CaptureParams(run_id, step_id, values["flow_version_id"], values["flow_log_id"], media_type)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedPayload:
+    params: CaptureParams
+    key: str
+    size: int
+    sha256: str | None
+    dropped_reason: str | None  # "too_large" when the bytes were not kept
+
+    @property
+    def stored(self) -> bool:
+        return self.dropped_reason is None
+
+
+async def _drain(chunks: AsyncIterator[bytes], already: int) -> int:
+    """Read (and discard) the rest of a dropped body, so the client's request completes and its size is known."""
+    size = already
+    async for chunk in chunks:
+        size += len(chunk)
+    return size
+
+
+class _Counted:
+    """Counts what the store consumed, so a too-large body can be drained from where the store stopped."""
+
+    def __init__(self, chunks: AsyncIterable[bytes]) -> None:
+        self.iterator = aiter(chunks)
+        self.size = 0
+
+    def __aiter__(self) -> _Counted:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await anext(self.iterator)
+        self.size += len(chunk)
+        return chunk
+
+
+class PayloadCapture:
+    def __init__(self, store: PayloadStore, *, max_bytes: int, retention_days: int) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.retention_days = retention_days
+
+    async def receive(
+        self, chunks: AsyncIterable[bytes], declared_length: int | None, params: CaptureParams
+    ) -> ReceivedPayload:
+        key = self.store.new_key()
+        counted = _Counted(chunks)
+        if declared_length is not None and declared_length > self.max_bytes:
+            return ReceivedPayload(params, key, await _drain(counted.iterator, 0), None, "too_large")
+        try:
+            result = await self.store.put_stream(key, counted, max_bytes=self.max_bytes)
+        except ObjectTooLarge:
+            return ReceivedPayload(params, key, await _drain(counted.iterator, counted.size), None, "too_large")
+        except StoreFull:
+            raise AppError(507, "The payload store is out of space; nothing was recorded.") from None
+        except StoreUnavailable:
+            raise AppError(503, "The payload store is unavailable; nothing was recorded. Retry shortly.") from None
+        return ReceivedPayload(params, result.key, result.size, result.sha256, None)
+
+    async def discard(self, received: ReceivedPayload) -> None:
+        if received.stored:
+            await self.store.delete(received.key)
+
+    def record_values(self, received: ReceivedPayload, now: dt.datetime) -> dict[str, Any]:
+        params = received.params
+        expires_at = now + dt.timedelta(days=self.retention_days) if self.retention_days and received.stored else None
+        return {
+            "flow_run_id": params.flow_run_id,
+            "flow_step_id": params.flow_step_id,
+            "flow_version_id": params.flow_version_id,
+            "flow_log_id": params.flow_log_id,
+            "store_key": received.key,
+            "size": received.size,
+            "sha256": received.sha256,
+            "content_type": params.content_type,
+            "dropped": not received.stored,
+            "dropped_reason": received.dropped_reason,
+            "created_at": now,
+            "updated_at": now,
+            "stored_at": now if received.stored else None,
+            "expires_at": expires_at,
+        }

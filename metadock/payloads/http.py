@@ -1,0 +1,167 @@
+"""HTTP handlers of ``/api/v1/payload-metadata``: Patchworks' shapes, Laravel's conventions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.params import FromPath
+from litestar.response import Stream
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from metadock.kit.context import context_of
+from metadock.kit.errors import AppError
+from metadock.kit.http import CurrentPrincipal, DbConnection
+from metadock.kit.openapi import operation_with_query
+from metadock.kit.query import ListQuery
+from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
+from metadock.payloads.capture import PayloadCapture, parse_capture_params
+from metadock.payloads.paginator import PageUrls, paginate
+from metadock.payloads.query import documented_parameters, parse_list_query
+from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope, PayloadRecordList
+from metadock.payloads.service import DownloadTarget, PayloadService, gone
+from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable
+
+_SAFE_EXTENSIONS = {".json", ".xml", ".csv", ".txt", ".html", ".yaml", ".pdf", ".zip", ".gz", ".edi"}
+
+
+def _file_name(target: DownloadTarget) -> str:
+    """Built only from our own id and a known extension, so it needs no quoting and carries no client text."""
+    extension = mimetypes.guess_extension(target.content_type.split(";")[0].strip()) or ".bin"
+    return f"payload-{target.record_id}{extension if extension in _SAFE_EXTENSIONS else '.bin'}"
+
+
+def _declared_length(request: Request[Any, Any, Any]) -> int | None:
+    raw = request.headers.get("content-length")
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def _service(request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal) -> PayloadService:
+    return PayloadService(connection, principal, context_of(request).store.kind)
+
+
+async def _prefetched(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _open(store: PayloadStore, target: DownloadTarget, start: int, end: int) -> AsyncIterator[bytes]:
+    """Open and read the first chunk before answering, so a missing object is a clean 410, not a cut stream."""
+    try:
+        chunks = await store.open(target.store_key, start=start, end=end)
+        first = await anext(chunks, b"")
+    except (ObjectNotFound, RangeNotSatisfiable):
+        raise gone("deleted") from None
+    return _prefetched(first, chunks)
+
+
+class PayloadController(Controller):
+    path = "/api/v1/payload-metadata"
+    tags = ["Payload Metadata"]  # noqa: RUF012 - Litestar declares it as a plain attribute
+
+    @get("/", operation_class=operation_with_query(documented_parameters()), summary="List Payload Metadata")
+    async def list_payload_metadata(
+        self, request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
+    ) -> PayloadRecordList:
+        params = list(request.query_params.multi_items())
+        query: ListQuery = parse_list_query(params)
+        page = await _service(request, connection, principal).list(query)
+        urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)
+        links, meta = paginate(urls, page=query.page, per_page=query.per_page, total=page.total, count=len(page.items))
+        return PayloadRecordList(data=page.items, links=links, meta=meta)
+
+    @post("/", status_code=HTTP_201_CREATED, request_max_body_size=None, summary="Capture a payload (Metadock)")
+    async def capture_payload(
+        self, request: Request[Any, Any, Any], principal: CurrentPrincipal
+    ) -> Response[PayloadRecordEnvelope]:
+        context = context_of(request)
+        params = parse_capture_params(request.query_params.multi_items(), request.headers.get("content-type"))
+        capture = PayloadCapture(
+            context.store,
+            max_bytes=context.settings.max_payload_bytes,
+            retention_days=context.settings.payload_retention_days,
+        )
+        received = await capture.receive(request.stream(), _declared_length(request), params)
+        # The bytes are in; the record goes in its own short transaction, opened only now so that no database
+        # connection is held while a large body streams in.
+        try:
+            async with context.database.transaction() as connection:
+                values = capture.record_values(received, dt.datetime.now(dt.UTC))
+                record = await PayloadService(connection, principal, context.store.kind).record(values)
+        except BaseException:
+            await capture.discard(received)
+            raise
+        return Response(PayloadRecordEnvelope(record), status_code=HTTP_201_CREATED)
+
+    @get("/{payload_metadatum:str}", summary="Get Payload Metadata")
+    async def get_payload_metadata(
+        self,
+        request: Request[Any, Any, Any],
+        payload_metadatum: FromPath[str],
+        connection: DbConnection,
+        principal: CurrentPrincipal,
+    ) -> PayloadRecordEnvelope:
+        return PayloadRecordEnvelope(await _service(request, connection, principal).get(payload_metadatum))
+
+    @get("/{payload_metadatum:str}/meta", summary="Get Meta")
+    async def get_payload_meta(
+        self,
+        request: Request[Any, Any, Any],
+        payload_metadatum: FromPath[str],
+        connection: DbConnection,
+        principal: CurrentPrincipal,
+    ) -> PayloadMetaEnvelope:
+        return PayloadMetaEnvelope(await _service(request, connection, principal).meta(payload_metadatum))
+
+    @get("/{payload_metadatum:str}/download", summary="Download Payload Metadata")
+    async def download_payload(
+        self,
+        request: Request[Any, Any, Any],
+        payload_metadatum: FromPath[str],
+        connection: DbConnection,
+        principal: CurrentPrincipal,
+    ) -> Response[Any]:
+        target = await _service(request, connection, principal).download_target(payload_metadatum)
+        etag = f'"{target.sha256}"'
+        headers = {
+            "ETag": etag,
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f'attachment; filename="{_file_name(target)}"',
+            # The bytes are the client's: never let a browser sniff or run them.
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        }
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(None, status_code=304, headers=headers)
+        try:
+            byte_range = parse_range(request.headers.get("range"), target.size)
+        except Unsatisfiable:
+            raise AppError(
+                416, "The requested range is not satisfiable.", headers={"Content-Range": f"bytes */{target.size}"}
+            ) from None
+        start, end = (byte_range.start, byte_range.end) if byte_range else (0, target.size)
+        chunks = await _open(context_of(request).store, target, start, end)
+        headers["Content-Length"] = str(end - start)
+        if byte_range is None:
+            return Stream(chunks, media_type=target.content_type, headers=headers)
+        headers["Content-Range"] = byte_range.content_range(target.size)
+        return Stream(chunks, status_code=206, media_type=target.content_type, headers=headers)
+
+    @delete("/{payload_metadatum:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a payload (Metadock)")
+    async def delete_payload(
+        self,
+        request: Request[Any, Any, Any],
+        payload_metadatum: FromPath[str],
+        connection: DbConnection,
+        principal: CurrentPrincipal,
+    ) -> Response[None]:
+        key = await _service(request, connection, principal).delete(payload_metadatum)
+        # The bytes go after the response, i.e. after the record's deletion has committed: a crash in between
+        # leaves orphaned bytes for fsck, never a record without bytes.
+        background = BackgroundTask(context_of(request).store.delete, key) if key else None
+        return Response(None, status_code=HTTP_204_NO_CONTENT, background=background)

@@ -1,0 +1,80 @@
+"""All SQL about payload metadata records. Tenant-scoped, except the maintenance queries that prune and fsck use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from sqlalchemy import insert, select, update
+
+from metadock.kit.db import Connection
+from metadock.kit.query import ListQuery
+from metadock.kit.repository import TenantScopedRepository
+from metadock.payloads.table import payload_metadata
+
+_c = payload_metadata.c
+
+
+class PayloadRepository(TenantScopedRepository):
+    table = payload_metadata
+    columns: ClassVar[dict[str, Any]] = {
+        "id": _c.id,
+        "flow_run_id": _c.flow_run_id,
+        "flow_step_id": _c.flow_step_id,
+        "flow_log_id": _c.flow_log_id,
+        "created_at": _c.created_at,
+    }
+
+    async def list(self, query: ListQuery) -> tuple[list[Any], int]:
+        return await self._page(query)
+
+    async def get(self, record_id: int) -> Any | None:
+        return (await self.connection.execute(self._select().where(_c.id == record_id))).mappings().first()
+
+    async def insert(self, values: dict[str, Any]) -> Any:
+        statement = insert(payload_metadata).values(tenant_id=self.tenant_id, **values).returning(*payload_metadata.c)
+        return (await self.connection.execute(statement)).mappings().one()
+
+    async def delete(self, record_id: int) -> Any | None:
+        statement = self._delete().where(_c.id == record_id).returning(_c.store_key, _c.dropped)
+        return (await self.connection.execute(statement)).mappings().first()
+
+
+class PayloadMaintenanceRepository:
+    """Across tenants, for the operator's ``payloads prune`` and ``payloads fsck``; never reachable over HTTP."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    async def expired_batch(self, cutoff: dt.datetime, limit: int) -> list[Any]:
+        statement = (
+            select(_c.id, _c.store_key)
+            .where(_c.dropped.is_(False), _c.created_at < cutoff)
+            .order_by(_c.created_at, _c.id)
+            .limit(limit)
+        )
+        return list((await self.connection.execute(statement)).mappings())
+
+    async def mark_dropped(self, record_ids: Iterable[int], reason: str, now: dt.datetime) -> int:
+        statement = (
+            update(payload_metadata)
+            .where(_c.id.in_(list(record_ids)), _c.dropped.is_(False))
+            .values(dropped=True, dropped_reason=reason, updated_at=now)
+        )
+        result = await self.connection.execute(statement)
+        return int(getattr(result, "rowcount", 0))
+
+    async def live_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` belong to a record whose bytes should exist."""
+        statement = select(_c.store_key).where(_c.store_key.in_(list(keys)), _c.dropped.is_(False))
+        return set((await self.connection.execute(statement)).scalars())
+
+    async def live_records_after(self, after_id: int, created_before: dt.datetime, limit: int) -> list[Any]:
+        statement = (
+            select(_c.id, _c.store_key)
+            .where(_c.dropped.is_(False), _c.id > after_id, _c.created_at < created_before)
+            .order_by(_c.id)
+            .limit(limit)
+        )
+        return list((await self.connection.execute(statement)).mappings())

@@ -1,0 +1,108 @@
+"""Payload records: reading, inspecting, downloading and deleting, always within the caller's tenant."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from metadock.auth.principal import Principal
+from metadock.kit.db import Connection
+from metadock.kit.errors import AppError, not_found
+from metadock.kit.query import ListQuery, Page
+from metadock.payloads.repository import PayloadRepository
+from metadock.payloads.schemas import PayloadMeta, PayloadRecord
+
+DROPPED_MESSAGES = {
+    "too_large": "The payload was dropped: it exceeded the maximum payload size.",
+    "expired": "The payload is no longer available: it expired under the retention policy.",
+    "deleted": "The payload is no longer available: its bytes were deleted.",
+}
+
+
+def laravel_time(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_record(row: Any) -> PayloadRecord:
+    return PayloadRecord(
+        id=row["id"],
+        created_at=laravel_time(row["created_at"]) or "",
+        updated_at=laravel_time(row["updated_at"]) or "",
+        flow_version_id=row["flow_version_id"],
+        flow_step_id=row["flow_step_id"],
+        flow_run_id=row["flow_run_id"],
+        payload_store_reference=row["store_key"],
+        payload_size=str(row["size"]),
+        dropped="1" if row["dropped"] else "0",
+        flow_log_id=row["flow_log_id"],
+    )
+
+
+def parse_record_id(raw: str) -> int | None:
+    """Route-model binding: anything but a positive integer id simply finds nothing."""
+    return int(raw) if raw.isdigit() and len(raw) <= 18 and int(raw) > 0 else None
+
+
+def gone(reason: str | None) -> AppError:
+    return AppError(410, DROPPED_MESSAGES.get(reason or "", "The payload is no longer available."))
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    record_id: int
+    store_key: str
+    size: int
+    sha256: str | None
+    content_type: str
+
+
+class PayloadService:
+    def __init__(self, connection: Connection, principal: Principal, store_kind: str) -> None:
+        self.repository = PayloadRepository(connection, principal.tenant_id)
+        self.store_kind = store_kind
+
+    async def record(self, values: dict[str, Any]) -> PayloadRecord:
+        return to_record(await self.repository.insert(values))
+
+    async def list(self, query: ListQuery) -> Page[PayloadRecord]:
+        rows, total = await self.repository.list(query)
+        return Page([to_record(row) for row in rows], total)
+
+    async def _row(self, raw_id: str) -> Any:
+        record_id = parse_record_id(raw_id)
+        row = await self.repository.get(record_id) if record_id is not None else None
+        if row is None:
+            raise not_found(f"No query results for payload metadata {raw_id[:40]!r}.")
+        return row
+
+    async def get(self, raw_id: str) -> PayloadRecord:
+        return to_record(await self._row(raw_id))
+
+    async def meta(self, raw_id: str) -> PayloadMeta:
+        row = await self._row(raw_id)
+        return PayloadMeta(
+            id=row["id"],
+            content_type=row["content_type"],
+            size=row["size"],
+            sha256=row["sha256"],
+            dropped=bool(row["dropped"]),
+            dropped_reason=row["dropped_reason"],
+            stored_at=laravel_time(row["stored_at"]),
+            expires_at=laravel_time(row["expires_at"]),
+            store=self.store_kind,
+        )
+
+    async def download_target(self, raw_id: str) -> DownloadTarget:
+        row = await self._row(raw_id)
+        if row["dropped"]:
+            raise gone(row["dropped_reason"])
+        return DownloadTarget(row["id"], row["store_key"], row["size"], row["sha256"], row["content_type"])
+
+    async def delete(self, raw_id: str) -> str | None:
+        """Remove the record; returns the store key whose bytes the caller removes once this transaction commits."""
+        record_id = parse_record_id(raw_id)
+        deleted = await self.repository.delete(record_id) if record_id is not None else None
+        if deleted is None:
+            raise not_found(f"No query results for payload metadata {raw_id[:40]!r}.")
+        return None if deleted["dropped"] else str(deleted["store_key"])

@@ -10,8 +10,11 @@ from litestar import Litestar, Request, Response, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from metadock.auth.admin_http import ApiKeyController, UserController
 from metadock.auth.http import PUBLIC, authentication_middleware, role_guard
+from metadock.auth.login_http import login, logout
 from metadock.auth.service import ApiKeyResolver
+from metadock.auth.users import JwtResolver
 from metadock.health import healthz, readyz
 from metadock.kit.context import STATE_KEY, AppContext
 from metadock.kit.db import Database
@@ -47,8 +50,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = Database(settings.database_url, pool_size=settings.database_pool_size)
         store = open_store(settings.resolved_store_url, endpoint_url=settings.s3_endpoint_url)
+        signing_key = settings.signing_key()
         app.state[STATE_KEY] = AppContext(
-            settings=settings, database=database, resolvers=[ApiKeyResolver()], store=store
+            settings=settings,
+            database=database,
+            resolvers=[ApiKeyResolver(), JwtResolver(signing_key)],
+            store=store,
+            signing_key=signing_key,
         )
         try:
             yield
@@ -57,9 +65,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     metadatas_api = Router(path="/", route_handlers=[MetadataController], guards=[role_guard])
     payloads_api = Router(path="/", route_handlers=[PayloadController], guards=[role_guard])
+    management_api = Router(
+        path="/", route_handlers=[ApiKeyController, UserController, login, logout], guards=[role_guard]
+    )
 
     return Litestar(
-        route_handlers=[healthz, readyz, openapi_document, metadatas_api, payloads_api],
+        route_handlers=[healthz, readyz, openapi_document, metadatas_api, payloads_api, management_api],
         lifespan=[lifespan],
         dependencies=dependencies,
         middleware=[authentication_middleware],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -12,8 +13,10 @@ from typing import TypeVar
 import click
 
 from metadock import migrate
+from metadock.auth.bootstrap import FirstStart, bootstrap
 from metadock.auth.principal import Role
-from metadock.auth.service import IssuedKey, TenantService
+from metadock.auth.service import TenantService
+from metadock.auth.users import UserService
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError
 from metadock.payloads import maintenance
@@ -106,11 +109,16 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     from granian.constants import Interfaces
 
     _upgrade()
-    issued: IssuedKey | None = _in_transaction(lambda connection: TenantService(connection).bootstrap())
-    if issued is not None:
-        click.echo(f"Created tenant 'default' ({issued.tenant_uuid}) with an admin API key, shown only this once:")
-        click.echo(f"API key: {issued.key}")
-        click.echo(f"Make more with: metadock keys create --tenant {issued.tenant_uuid} --role reader|writer|admin")
+    get_settings().signing_key()  # generated once here, before the workers start and read it
+    first: FirstStart | None = _in_transaction(bootstrap)
+    if first is not None:
+        click.echo(f"Created tenant 'default' ({first.tenant_uuid}) with an admin API key, shown only this once:")
+        click.echo(f"API key: {first.api_key}")
+        click.echo(f"Make more with: metadock keys create --tenant {first.tenant_uuid} --role reader|writer|admin")
+        click.echo(f"Admin user: {first.admin_email}")
+        click.echo(f"Password: {first.admin_password}")
+        click.echo(f'Log in with: curl -d \'{{"username":"{first.admin_email}","password":"…"}}\' ')
+        click.echo("             -H 'Content-Type: application/json' http://HOST:PORT/fabric/api/login")
     if prune_every:
         _prune_periodically(prune_every)
     Granian(
@@ -184,6 +192,34 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
     _in_transaction(lambda connection: TenantService(connection).revoke_key(key_id))
     click.echo(f"Revoked key {key_id}.")
+
+
+@main.group()
+def users() -> None:
+    """People who log in (POST /fabric/api/login) and get a token."""
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users.command("create")
+@click.option("--tenant", "tenant_uuid", required=True, help="The tenant's uuid.")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+def users_create(tenant_uuid: str, email: str, role: str) -> None:
+    """Create a user; the password is read from a prompt or from stdin, never from the command line."""
+    password = _read_password()
+
+    async def work(connection: Connection) -> str:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        return (await UserService(connection, tenant.id).create(email, password, Role(role))).id
+
+    user_id = _in_transaction(work)
+    click.echo(f"Created user {email} ({role}).")
+    click.echo(user_id)
 
 
 @main.group()

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from metadock.auth.tokens import load_or_create_secret
+
 MIB = 1024 * 1024
 # A production secret must be long enough that guessing it is hopeless (HS256 wants >= 256 bits).
 MIN_SECRET_KEY_LENGTH = 32
@@ -30,6 +32,18 @@ class Settings(BaseSettings):
     payload_retention_days: int = Field(default=30, ge=0)
 
     database_pool_size: int = Field(default=10, ge=1)
+
+    # Where the embedded default keeps its generated secret key (and, by default, its database and payloads).
+    data_dir: Path = Path("./var")
+    token_ttl_seconds: int = Field(default=86400, ge=60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_block_seconds: int = Field(default=900, ge=1)
+
+    def signing_key(self) -> str:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(self.data_dir.resolve())
 
     @model_validator(mode="after")
     def _refuse_weak_production_secrets(self) -> Settings:

@@ -21,6 +21,7 @@ from metadock.kit.db import Database
 from metadock.settings import Settings
 from metadock.tables import metadata
 from tests.factories import TenantKeys, create_tenant
+from tests.s3server import S3Server, running_s3_server
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("METADOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -99,7 +100,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, store_url=f"file://{tmp_path / 'payloads'}")
+    return Settings(database_url=database_url, store_url=f"file://{tmp_path / 'payloads'}", data_dir=tmp_path)
 
 
 @pytest.fixture
@@ -116,3 +117,54 @@ def tenant(database_url: str) -> TenantKeys:
 @pytest.fixture
 def other_tenant(database_url: str) -> TenantKeys:
     return create_tenant(database_url, "globex")
+
+
+# Variables that would steer obstore's S3 client away from the test server if the machine happened to set them.
+_FOREIGN_AWS_VARIABLES = (
+    "AWS_ENDPOINT",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS server on 127.0.0.1 for the whole run (fails under CI=true if it cannot start, skips elsewhere)."""
+    with running_s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(database_url: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for the S3 store, under a prefix of this test's own; the AWS_* variables are set for the process (and
+    so for a ``metadock`` subprocess started with ``os.environ``)."""
+    for name in _FOREIGN_AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.aws_env().items():
+        monkeypatch.setenv(name, value)
+    return Settings(
+        database_url=database_url,
+        store_url=s3_server.store_url(f"app-{uuid.uuid4().hex}"),
+        s3_endpoint_url=s3_server.endpoint,
+    )
+
+
+@pytest.fixture(params=["file", "s3"])
+def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """``settings`` on each store backend: for the tests that must hold on S3 as well as on a directory."""
+    if request.param == "file":
+        return settings
+    s3: Settings = request.getfixturevalue("s3_settings")
+    return s3
+
+
+@pytest.fixture
+def store_client(store_settings: Settings) -> Iterator[TestClient[object]]:
+    """The app on SQLite and PostgreSQL, each with the file store and the S3 store."""
+    with TestClient(create_app(store_settings)) as test_client:  # type: ignore[arg-type]
+        yield test_client

@@ -41,6 +41,10 @@ def required_role(handler: BaseRouteHandler, method: str) -> Role:
 def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     if handler.opt.get(PUBLIC):
         return
+    if connection.scope["method"] == "OPTIONS":  # type: ignore[typeddict-item]
+        # The middleware leaves OPTIONS unauthenticated (CORS preflights carry no credentials); Litestar answers it
+        # itself with only an Allow header, so there is no principal and nothing to guard.
+        return
     principal: Principal = connection.user
     if not principal.role.allows(required_role(handler, connection.scope["method"])):  # type: ignore[typeddict-item]
         raise forbidden()

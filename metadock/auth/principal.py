@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -27,5 +28,7 @@ class Principal:
     tenant_id: int
     tenant_uuid: str
     role: Role
-    credential_id: str  # the API key's id (or, later, the user's id for a JWT)
-    credential_kind: str = "api_key"
+    credential_id: str  # the API key's id, or the user's id for a JWT
+    credential_kind: str = "api_key"  # "api_key" or "jwt"
+    token_id: str | None = None  # a JWT's jti, so that logout can revoke it
+    token_expires_at: dt.datetime | None = None

@@ -128,8 +128,9 @@ class TenantService:
         tenant = await self.get_tenant(tenant_uuid)
         return [dict(row) for row in await self.repository.list_keys(tenant.id)]
 
-    async def revoke_key(self, key_id: str) -> None:
-        if not await self.repository.revoke_key(key_id, _now()):
+    async def revoke_key(self, key_id: str, *, tenant_id: int | None = None) -> None:
+        """Revoke at once; with ``tenant_id`` (the HTTP API), only a key of that tenant can be found."""
+        if not await self.repository.revoke_key(key_id, _now(), tenant_id=tenant_id):
             raise not_found(f"No active key {key_id}.")
 
     async def bootstrap(self) -> IssuedKey | None:

@@ -24,6 +24,7 @@ class AppContext:
     database: Database
     resolvers: Sequence[CredentialResolver]
     store: PayloadStore
+    signing_key: str
 
 
 def context_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AppContext:

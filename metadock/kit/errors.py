@@ -105,6 +105,9 @@ def _violation_from_framework(item: dict[str, object]) -> Violation:
     key, message = str(item.get("key", "")), str(item.get("message", ""))
     if missing := _MISSING_FIELD.search(message):
         return Violation(missing["field"], "This value should not be blank.")
+    if key == "data" and message == repr(key):
+        # Litestar's report of an absent argument is the KeyError's text; for ``data`` that means an empty body.
+        return Violation("", "The request body should be a JSON object.")
     return Violation("" if key == "data" else key, message)
 
 

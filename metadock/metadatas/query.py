@@ -28,12 +28,21 @@ from metadock.kit.query import Filter, FilterOp, ListQuery, Order
 
 # offset = (page - 1) * limit must fit a signed 64-bit integer on every database.
 MAX_PAGE = 10_000_000
+# Ids are 32-bit integers; PostgreSQL refuses to compare one with a larger value rather than matching nothing.
+MIN_ID, MAX_ID = -(2**31), 2**31 - 1
 
 
 def parse_int(raw: str) -> int:
     if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
         raise ValueError("This value should be an integer.")
     return int(raw)
+
+
+def parse_id(raw: str) -> int:
+    value = parse_int(raw)
+    if not MIN_ID <= value <= MAX_ID:
+        raise ValueError("This value is out of range.")
+    return value
 
 
 def parse_uuid(raw: str) -> str:
@@ -44,11 +53,13 @@ def parse_uuid(raw: str) -> str:
 
 
 def parse_text(raw: str) -> str:
+    if "\x00" in raw:  # PostgreSQL text cannot hold NUL; SQLite would silently cut the value there
+        raise ValueError("This value should not contain NUL characters.")
     return raw
 
 
 def parse_title(raw: str) -> str:
-    return raw.casefold()
+    return parse_text(raw).casefold()
 
 
 def parse_datetime(raw: str) -> dt.datetime:
@@ -56,7 +67,11 @@ def parse_datetime(raw: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(raw.strip().replace(" ", "+"))  # a '+' arrives as ' ' when not encoded
     except ValueError:
         raise ValueError("This value is not a valid date.") from None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    try:
+        # Converting here, not in the database layer, turns a date that leaves the calendar in UTC into a 400.
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("This value is not a valid date.") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +84,7 @@ class FilterParam:
 
 
 FILTERS: tuple[FilterParam, ...] = (
-    FilterParam("id", "id", FilterOp.ANY_OF, parse_int, "Exact id; `id[]=1&id[]=2` for any of."),
+    FilterParam("id", "id", FilterOp.ANY_OF, parse_id, "Exact id; `id[]=1&id[]=2` for any of."),
     FilterParam("uuid", "uuid", FilterOp.ANY_OF, parse_uuid, "Exact uuid; repeat with `uuid[]`."),
     FilterParam("owner", "owner", FilterOp.ANY_OF, parse_text, "Exact owner; repeat with `owner[]`."),
     FilterParam("ownerUuid", "owner_uuid", FilterOp.ANY_OF, parse_uuid, "Exact owner uuid; repeat with `ownerUuid[]`."),
@@ -147,7 +162,7 @@ def parse_list_query(params: Iterable[tuple[str, str]], *, default_limit: int, m
 
 def documented_parameters() -> list[tuple[str, str, str]]:
     """(name, schema type, description) of every query parameter, for the OpenAPI document."""
-    documented = [(p.name, "string" if p.parse is not parse_int else "integer", p.description) for p in FILTERS]
+    documented = [(p.name, "integer" if p.parse is parse_id else "string", p.description) for p in FILTERS]
     documented += [(f"{p.name}[]", "array", f"Any of several values of `{p.name}`.") for p in FILTERS]
     documented += [
         (f"{field}[{op}]", "string", f"ISO 8601 date; {op.replace('_', ' ')} (inclusive unless strictly).")

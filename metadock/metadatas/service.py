@@ -17,7 +17,9 @@ from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpda
 
 MAX_TEXT = 255
 MAX_LOCALE = 35  # BCP 47 tags fit comfortably
+MAX_VERSION = 2**31 - 1  # versions start at 1 in a 32-bit column
 ALREADY_USED = "This value is already used."
+NO_NUL = "This value should not contain NUL characters."
 
 
 def _now() -> dt.datetime:
@@ -33,8 +35,26 @@ def _title_search(title: dict[str, str]) -> str:
     return "\n".join(title.values()).casefold()
 
 
+def _contains_nul(value: Any) -> bool:
+    """Whether a NUL character hides anywhere in a JSON value: PostgreSQL can store none in text or jsonb."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def _check_text(name: str, value: str, violations: list[Violation]) -> None:
-    if not value.strip():
+    if "\x00" in value:
+        violations.append(Violation(name, NO_NUL))
+    elif not value.strip():
         violations.append(Violation(name, "This value should not be blank."))
     elif len(value) > MAX_TEXT:
         violations.append(Violation(name, f"This value is too long. It should have {MAX_TEXT} characters or less."))
@@ -44,7 +64,9 @@ def _check_title(title: dict[str, str], violations: list[Violation]) -> None:
     if not title:
         violations.append(Violation("title", "This value should not be blank."))
     for locale, text in title.items():
-        if not locale or len(locale) > MAX_LOCALE:
+        if "\x00" in locale or "\x00" in text:
+            violations.append(Violation("title", NO_NUL))
+        elif not locale or len(locale) > MAX_LOCALE:
             violations.append(Violation(f"title[{locale}]", "This locale is not valid."))
         elif len(text) > MAX_TEXT:
             violations.append(
@@ -112,6 +134,8 @@ class MetadataService:
         owner_uuid = (
             None if body.owner_uuid in (UNSET, None) else _check_uuid("ownerUuid", str(body.owner_uuid), violations)
         )
+        if body.data is not UNSET and _contains_nul(body.data):
+            violations.append(Violation("data", NO_NUL))
         if violations:
             raise validation_failed(violations)
         now = _now()
@@ -153,12 +177,19 @@ class MetadataService:
                 None if body.owner_uuid is None else _check_uuid("ownerUuid", body.owner_uuid, violations)
             )
         if body.data is not UNSET:
+            if _contains_nul(body.data):
+                violations.append(Violation("data", NO_NUL))
             values["data"] = body.data
         if violations:
             raise validation_failed(violations)
         values["updated_at"] = _now()
         try:
-            row = await self.repository.update_if_version(key, body.version, values)
+            # A version no stored row can have is simply stale (PostgreSQL would refuse to even compare it).
+            row = (
+                await self.repository.update_if_version(key, body.version, values)
+                if 1 <= body.version <= MAX_VERSION
+                else None
+            )
         except DuplicateValue as error:
             raise _duplicate_error(error) from None
         if row is not None:

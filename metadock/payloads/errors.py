@@ -17,6 +17,9 @@ _FIXED_MESSAGES = {
 
 
 def render_laravel(error: AppError) -> Response[Any]:
+    if error.status == 400 and error.violations:
+        # An invalid body is a validation failure, which Laravel answers with 422.
+        error = AppError(422, error.detail, error.violations, error.headers)
     body: dict[str, Any] = {"message": _FIXED_MESSAGES.get(error.status, error.detail)}
     if error.status == 422 and error.violations:
         errors: dict[str, list[str]] = {}

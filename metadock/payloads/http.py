@@ -147,6 +147,9 @@ class PayloadController(Controller):
         start, end = (byte_range.start, byte_range.end) if byte_range else (0, target.size)
         chunks = await _open(context_of(request).store, target, start, end)
         headers["Content-Length"] = str(end - start)
+        # Exactly as captured: given only a media type, Litestar would append "; charset=utf-8" to a text/* type,
+        # a claim about the client's bytes that may be false (a latin-1 CSV, say).
+        headers["Content-Type"] = target.content_type
         if byte_range is None:
             return Stream(chunks, media_type=target.content_type, headers=headers)
         headers["Content-Range"] = byte_range.content_range(target.size)

@@ -3,6 +3,7 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 | parameter | meaning | values | on a bad value |
 |---|---|---|---|
 | `filter[id\|flow_run_id\|flow_step_id\|flow_log_id]` | exact; `a,b`: any of; AND | integers | non-integer: no match |
+| `filter[...]=` (empty) | ignored, as Laravel + spatie do | | |
 | `filter[<other>]` | not allowed | | 400 |
 | `sort` | `id`, `created_at`; `-` = descending; `a,-b` = several | | 400 on another field |
 | `page` | page number (default 1) | integer >= 1 | 422 |
@@ -64,7 +65,11 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
         if match := _FILTER_PARAM.match(name):
             field = match["name"]
             if field in ALLOWED_FILTERS:
-                filters[field] = _integers(raw)
+                if raw.strip():
+                    filters[field] = _integers(raw)
+                else:
+                    # Laravel turns an empty query value into null and spatie skips a null filter: no filtering.
+                    filters.pop(field, None)
             elif field not in unknown_filters:
                 unknown_filters.append(field)
         elif name == "sort":

@@ -49,7 +49,7 @@ MIB = 1024 * KIB
 # S3's smallest allowed part. Payloads up to this size go in a single PUT; bigger ones are cut into parts of exactly
 # this size (some S3-compatible servers, e.g. R2, insist on equal parts).
 PART_BYTES = 5 * MIB
-# Parts in flight per upload. Memory per upload stays near (this + 2) * PART_BYTES whatever the payload's size.
+# Parts in flight per upload. Memory per upload stays near (this + 3) * PART_BYTES whatever the payload's size.
 UPLOAD_CONCURRENCY = 2
 # Reads are handed out in chunks at least this large: few enough Python round trips to keep the loop idle.
 READ_CHUNK_BYTES = 256 * KIB
@@ -181,14 +181,14 @@ def _is_full(error: BaseException) -> bool:
 class PayloadStore:
     """Streams payload bytes in and out of one backend. Build it with :func:`open_store`."""
 
-    def __init__(self, backend: ObjectStore, kind: Literal["file", "s3"], *, root: Path | None, where: str) -> None:
+    def __init__(self, backend: ObjectStore, kind: Literal["file", "s3"], *, root: Path | None, url: str) -> None:
         self._backend = backend
         self.kind: Literal["file", "s3"] = kind
+        self.url = url  # where the bytes are, for logs and tools: never credentials
         self._root = root
-        self._where = where
 
     def __repr__(self) -> str:
-        return f"PayloadStore({self._where})"
+        return f"PayloadStore({self.url})"
 
     @staticmethod
     def new_key() -> str:
@@ -354,12 +354,12 @@ class PayloadStore:
         except FileNotFoundError:
             pass
         except Exception as error:  # noqa: BLE001 - best effort: the caller reports the original failure
-            logger.warning("payload store %s: removing a failed upload failed: %r", self._where, error)
+            logger.warning("payload store %s: removing a failed upload failed: %r", self.url, error)
 
     def _require_root(self) -> None:
         # obstore would recreate a vanished directory (an unmounted volume, say) and write beside the real data.
         if self._root is not None and not self._root.is_dir():
-            logger.warning("payload store %s: the directory is missing", self._where)
+            logger.warning("payload store %s: the directory is missing", self.url)
             raise StoreUnavailable("the payload store is unavailable")
 
     def _missing(self) -> StoreError:
@@ -368,7 +368,7 @@ class PayloadStore:
         return ObjectNotFound()
 
     def _unavailable(self, error: BaseException, what: str) -> StoreUnavailable:
-        logger.warning("payload store %s: %s: %r", self._where, what, error)
+        logger.warning("payload store %s: %s: %r", self.url, what, error)
         if _is_full(error):
             return StoreFull("the payload store is full")
         return StoreUnavailable(f"the payload store {what}")
@@ -427,7 +427,7 @@ def open_store(url: str, *, endpoint_url: str | None = None) -> PayloadStore:
         except OSError as error:
             logger.warning("payload store %s: cannot create the directory: %r", root, error)
             raise StoreUnavailable("the payload store directory cannot be created") from error
-        return PayloadStore(LocalStore(root), "file", root=root, where=f"file://{root}")
+        return PayloadStore(LocalStore(root), "file", root=root, url=f"file://{root}")
     if scheme == "s3":
         parts = urlsplit(url)
         if not parts.hostname or parts.username or parts.password or parts.port or parts.query or parts.fragment:
@@ -444,5 +444,5 @@ def open_store(url: str, *, endpoint_url: str | None = None) -> PayloadStore:
             client_options=_client_options(endpoint_url or None),
             retry_config=_RETRY,
         )
-        return PayloadStore(backend, "s3", root=None, where=f"s3://{bucket}/{prefix}")
+        return PayloadStore(backend, "s3", root=None, url=f"s3://{bucket}/{prefix}".rstrip("/"))
     raise ValueError("the store URL must start with file:// or s3://")

@@ -1,0 +1,78 @@
+"""JWTs for people who log in: HS256 with the server's secret key; claims sub, tenant, role, iat, exp, jti."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "tenant", "role", "iat", "exp", "jti"]
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    tenant_uuid: str
+    role: str
+    token_id: str
+    expires_at: dt.datetime
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.startswith("eyJ") and token.count(".") == 2 and len(token) < 4096
+
+
+def issue_token(secret: str, *, user_id: str, tenant_uuid: str, role: str, ttl_seconds: int) -> tuple[str, TokenClaims]:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    claims = TokenClaims(user_id, tenant_uuid, role, uuid.uuid4().hex, now + dt.timedelta(seconds=ttl_seconds))
+    payload = {
+        "sub": claims.user_id,
+        "tenant": claims.tenant_uuid,
+        "role": claims.role,
+        "iat": int(now.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+        "jti": claims.token_id,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
+
+
+def decode_token(secret: str, token: str) -> TokenClaims:
+    """Only HS256 is accepted (so ``alg: none`` and key-confusion tricks fail); every claim is required."""
+    try:
+        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS})
+    except jwt.PyJWTError as error:
+        raise InvalidToken(type(error).__name__) from None
+    try:
+        return TokenClaims(
+            str(payload["sub"]),
+            str(payload["tenant"]),
+            str(payload["role"]),
+            str(payload["jti"]),
+            dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC),
+        )
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidToken("malformed claims") from None
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The embedded default's signing key: generated on first start, kept (mode 0600) in the data directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -1,0 +1,112 @@
+"""All SQL about users, revoked tokens and login failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from metadock.auth.tables import login_failures, revoked_tokens, tenants, users
+from metadock.kit.db import Connection
+
+_u = users.c
+_USER_COLUMNS = (_u.id, _u.email, _u.role, _u.disabled_at, _u.created_at, _u.updated_at)
+
+
+class EmailTaken(Exception):
+    pass
+
+
+class UserRepository:
+    """Users of one tenant (``tenant_id``) for management; login and token checks look users up across tenants."""
+
+    def __init__(self, connection: Connection, tenant_id: int | None = None) -> None:
+        self.connection = connection
+        self.tenant_id = tenant_id
+
+    def _scoped(self) -> Any:
+        return _u.tenant_id == self.tenant_id
+
+    async def insert(self, values: dict[str, Any]) -> Any:
+        statement = insert(users).values(tenant_id=self.tenant_id, **values).returning(*_USER_COLUMNS)
+        try:
+            return (await self.connection.execute(statement)).mappings().one()
+        except IntegrityError:
+            raise EmailTaken from None
+
+    async def list_all(self) -> list[Any]:
+        statement = select(*_USER_COLUMNS).where(self._scoped()).order_by(_u.created_at, _u.id)
+        return list((await self.connection.execute(statement)).mappings())
+
+    async def update(self, user_id: str, values: dict[str, Any]) -> Any | None:
+        statement = update(users).where(self._scoped(), _u.id == user_id).values(**values).returning(*_USER_COLUMNS)
+        return (await self.connection.execute(statement)).mappings().first()
+
+    async def find_for_login(self, email: str) -> Any | None:
+        statement = (
+            select(_u.id, _u.role, _u.password_hash, _u.disabled_at, tenants.c.uuid.label("tenant_uuid"))
+            .join(tenants, tenants.c.id == _u.tenant_id)
+            .where(_u.email == email)
+        )
+        return (await self.connection.execute(statement)).mappings().first()
+
+    async def find_for_token(self, user_id: str, token_id: str) -> Any | None:
+        """The user behind a token, with whether that token was revoked: one round trip per request."""
+        revoked = select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == token_id).exists()
+        statement = (
+            select(
+                _u.id,
+                _u.role,
+                _u.disabled_at,
+                _u.tenant_id,
+                tenants.c.uuid.label("tenant_uuid"),
+                revoked.label("revoked"),
+            )
+            .join(tenants, tenants.c.id == _u.tenant_id)
+            .where(_u.id == user_id)
+        )
+        return (await self.connection.execute(statement)).mappings().first()
+
+    async def revoke_token(self, token_id: str, expires_at: dt.datetime, now: dt.datetime) -> None:
+        await self.connection.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+        statement = _upsert(self.connection, revoked_tokens).values(jti=token_id, expires_at=expires_at)
+        await self.connection.execute(statement.on_conflict_do_nothing(index_elements=[revoked_tokens.c.jti]))
+
+    async def blocked_until(self, subjects: Sequence[str], now: dt.datetime) -> dt.datetime | None:
+        statement = select(login_failures.c.blocked_until).where(
+            login_failures.c.subject.in_(subjects), login_failures.c.blocked_until > now
+        )
+        blocks = [moment for moment in (await self.connection.execute(statement)).scalars() if moment is not None]
+        return max(blocks) if blocks else None
+
+    async def record_failure(
+        self, subject: str, now: dt.datetime, *, window: dt.timedelta, max_failures: int, block: dt.timedelta
+    ) -> None:
+        """One statement per subject (an upsert), so concurrent failures from several workers all count."""
+        t = login_failures.c
+        statement = _upsert(self.connection, login_failures).values(
+            subject=subject, failures=1, window_started_at=now, blocked_until=now + block if max_failures <= 1 else None
+        )
+        stale = t.window_started_at < now - window
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.subject],
+            set_={
+                "failures": case((stale, 1), else_=t.failures + 1),
+                "window_started_at": case((stale, now), else_=t.window_started_at),
+                "blocked_until": case(
+                    (and_(~stale, t.failures + 1 >= max_failures), now + block), else_=t.blocked_until
+                ),
+            },
+        )
+        await self.connection.execute(statement)
+
+    async def clear_failures(self, subjects: Sequence[str]) -> None:
+        await self.connection.execute(delete(login_failures).where(login_failures.c.subject.in_(subjects)))
+
+
+def _upsert(connection: Connection, table: Any) -> Any:
+    return (sqlite.insert if connection.dialect_name == "sqlite" else postgresql.insert)(table)

@@ -53,7 +53,10 @@ def _with_store(work: Callable[[Database, PayloadStore], Awaitable[T]]) -> T:
         finally:
             await database.dispose()
 
-    return asyncio.run(run())
+    result = asyncio.run(run())
+    # obstore's runtime threads may still be finishing a call; exiting under them can abort the interpreter.
+    time.sleep(0.05)
+    return result
 
 
 def _upgrade() -> None:

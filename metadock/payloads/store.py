@@ -133,7 +133,7 @@ class _Meter:
         self.size = 0
         self.exhausted = False
         self.too_large = False
-        self.source_failed = False
+        self.source_error: BaseException | None = None
 
     async def read_part(self) -> bytes:
         """The next PART_BYTES bytes (fewer only at the end)."""
@@ -143,8 +143,8 @@ class _Meter:
             except StopAsyncIteration:
                 self.exhausted = True
                 break
-            except BaseException:
-                self.source_failed = True
+            except BaseException as error:
+                self.source_error = error
                 raise
             self.size += len(chunk)
             if self.max_bytes is not None and self.size > self.max_bytes:
@@ -230,8 +230,10 @@ class PayloadStore:
             # The failure came from our side of the iterator: obstore aborted the upload before completing it.
             if meter.too_large:
                 raise ObjectTooLarge(meter.max_bytes or 0) from None
-            if meter.source_failed:
+            if meter.source_error is error:
                 raise
+            if meter.source_error is not None:  # obstore's abort failed too and replaced it
+                raise meter.source_error from error
             # obstore aborted the upload too; this also removes an object whose completion raced with the failure.
             await self._discard(key)
             raise self._unavailable(error, "could not be written") from error

@@ -7,6 +7,7 @@ input, 410 for a dropped payload) are not held against it: `status_code_conforma
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,10 +47,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     assert key is not None
     # Records for the generated ids to find: stored, dropped (too large) and of several runs and steps.
     for index in range(1, 30):
-        body = b"x" * (100 if index % 7 == 0 else index)
+        # Valid JSON, as the contract types the download: every seventh is over the limit and recorded as dropped.
+        body = json.dumps({"index": index, "padding": "x" * (100 if index % 7 == 0 else index)}).encode()
         response = httpx.post(
             f"{server.base_url}/api/v1/payload-metadata",
-            params={"flow_run_id": index % 4 + 1, "flow_step_id": index % 3 + 1, "flow_version_id": 1, "flow_log_id": 9},
+            params={
+                "flow_run_id": index % 4 + 1,
+                "flow_step_id": index % 3 + 1,
+                "flow_version_id": 1,
+                "flow_log_id": 9,
+            },
             content=body,
             headers={"Authorization": key, "Content-Type": "application/json"},
         )
@@ -65,5 +72,10 @@ def test_contract_conformance(case: Case, live: tuple[LiveServer, str]) -> None:
     case.call_and_validate(
         base_url=server.base_url,
         headers={"Authorization": key},
-        checks=[not_a_server_error, content_type_conformance, response_schema_conformance, response_headers_conformance],
+        checks=[
+            not_a_server_error,
+            content_type_conformance,
+            response_schema_conformance,
+            response_headers_conformance,
+        ],
     )

@@ -70,7 +70,7 @@ class ReceivedPayload:
 
 
 async def _drain(chunks: AsyncIterator[bytes], already: int) -> int:
-    """Read (and discard) the rest of a dropped body, so the client's request completes and its size is known."""
+    """Read (and discard) the rest of a chunked body found too large, so the request completes and its size is known."""
     size = already
     async for chunk in chunks:
         size += len(chunk)
@@ -105,7 +105,8 @@ class PayloadCapture:
         key = self.store.new_key()
         counted = _Counted(chunks)
         if declared_length is not None and declared_length > self.max_bytes:
-            return ReceivedPayload(params, key, await _drain(counted.iterator, 0), None, "too_large")
+            # Known too large from its Content-Length: not one byte is read (the server discards the body).
+            return ReceivedPayload(params, key, declared_length, None, "too_large")
         try:
             result = await self.store.put_stream(key, counted, max_bytes=self.max_bytes)
         except ObjectTooLarge:

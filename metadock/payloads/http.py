@@ -6,6 +6,7 @@ import datetime as dt
 import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
@@ -14,7 +15,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from metadock.kit.context import context_of
-from metadock.kit.errors import AppError
+from metadock.kit.errors import AppError, service_unavailable
 from metadock.kit.http import CurrentPrincipal, DbConnection
 from metadock.kit.openapi import operation_with_query
 from metadock.kit.query import ListQuery
@@ -24,15 +25,18 @@ from metadock.payloads.paginator import PageUrls, paginate
 from metadock.payloads.query import documented_parameters, parse_list_query
 from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope, PayloadRecordList
 from metadock.payloads.service import DownloadTarget, PayloadService, gone
-from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable
+from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable, StoreUnavailable
 
 _SAFE_EXTENSIONS = {".json", ".xml", ".csv", ".txt", ".html", ".yaml", ".pdf", ".zip", ".gz", ".edi"}
 
 
 def _file_name(target: DownloadTarget) -> str:
     """Built only from our own id and a known extension, so it needs no quoting and carries no client text."""
-    extension = mimetypes.guess_extension(target.content_type.split(";")[0].strip()) or ".bin"
-    return f"payload-{target.record_id}{extension if extension in _SAFE_EXTENSIONS else '.bin'}"
+    # Any known extension of the type, not just the first: that one depends on the host's mime.types (application/xml
+    # is ".xsl" on Debian).
+    candidates = mimetypes.guess_all_extensions(target.content_type.split(";")[0].strip())
+    extension = next((candidate for candidate in candidates if candidate in _SAFE_EXTENSIONS), ".bin")
+    return f"payload-{target.record_id}{extension}"
 
 
 def _declared_length(request: Request[Any, Any, Any]) -> int | None:
@@ -57,6 +61,8 @@ async def _open(store: PayloadStore, target: DownloadTarget, start: int, end: in
         first = await anext(chunks, b"")
     except (ObjectNotFound, RangeNotSatisfiable):
         raise gone("deleted") from None
+    except StoreUnavailable:
+        raise service_unavailable("The payload store is unavailable. Retry shortly.") from None
     return _prefetched(first, chunks)
 
 
@@ -68,7 +74,10 @@ class PayloadController(Controller):
     async def list_payload_metadata(
         self, request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
     ) -> PayloadRecordList:
-        params = list(request.query_params.multi_items())
+        # In the order sent, decoded as Litestar decodes them: ``query_params.multi_items()`` regroups the pairs in
+        # an order that varies between runs, which reordered the page links and spatie's error messages.
+        query_string: bytes = request.scope.get("query_string", b"")
+        params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, separator="&")
         query: ListQuery = parse_list_query(params)
         page = await _service(request, connection, principal).list(query)
         urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)

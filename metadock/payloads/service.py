@@ -41,7 +41,8 @@ def to_record(row: Any) -> PayloadRecord:
 
 def parse_record_id(raw: str) -> int | None:
     """Route-model binding: anything but a positive integer id simply finds nothing."""
-    return int(raw) if raw.isdigit() and len(raw) <= 18 and int(raw) > 0 else None
+    # isascii: str.isdigit() also accepts "²" (which int() refuses) and "１" (which it reads as 1).
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 and int(raw) > 0 else None
 
 
 def gone(reason: str | None) -> AppError:

@@ -34,5 +34,13 @@ pytest: install
 
 test: lint typecheck pytest
 
+# The benchmark (never part of `make test`): installs wrk, nginx and datasette when missing, seeds var/bench/ once,
+# and writes bench/results/. E.g. make bench BENCH_ARGS=--quick
+BENCH_ARGS ?=
+
+bench: install
+	$(BIN)/python -m bench.install_tools
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

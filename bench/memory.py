@@ -84,10 +84,10 @@ def main() -> None:
 
                 started = time.perf_counter()
                 received = 0
-                with PeakSampler(server.process.pid) as download_peak:
-                    with client.stream("GET", f"/api/v1/payload-metadata/{record['id']}/download") as response:
-                        for chunk in response.iter_raw(MIB):
-                            received += len(chunk)
+                download = f"/api/v1/payload-metadata/{record['id']}/download"
+                with PeakSampler(server.process.pid) as download_peak, client.stream("GET", download) as response:
+                    for chunk in response.iter_raw(MIB):
+                        received += len(chunk)
                 download_seconds = time.perf_counter() - started
                 assert received == size
         finally:
@@ -100,7 +100,8 @@ def main() -> None:
     result = {
         "scenario": "S10 memory growth",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
         "payload_mib": args.size_mib,
         "baseline_rss_mib": round(baseline / MIB, 1),
         "rows": [

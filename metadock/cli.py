@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
+from pydantic import ValidationError
 
 from metadock import migrate
 from metadock.auth.bootstrap import FirstStart, bootstrap
@@ -95,6 +96,19 @@ def _prune_periodically(every_seconds: int) -> None:
     threading.Thread(target=loop, name="metadock-prune", daemon=True).start()
 
 
+def _check_settings() -> None:
+    """Refuse to start on an invalid configuration with one clear line per problem, never echoing a value."""
+    try:
+        get_settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False, include_input=False):
+            message = item["msg"].removeprefix("Value error, ")
+            field = "_".join(map(str, item["loc"])).upper()
+            problems.append(f"METADOCK_{field}: {message}" if field else message)
+        raise click.ClickException("invalid configuration: " + "; ".join(problems)) from None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -111,6 +125,7 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    _check_settings()
     _upgrade()
     get_settings().signing_key()  # generated once here, before the workers start and read it
     first: FirstStart | None = _in_transaction(bootstrap)

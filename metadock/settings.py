@@ -17,7 +17,9 @@ MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="METADOCK_", extra="ignore")
+    # hide_input_in_errors: a rejected configuration is reported without its values (a short secret key, a database
+    # URL with its password), since the error ends up on a terminal or in a log.
+    model_config = SettingsConfigDict(env_prefix="METADOCK_", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./var/metadock.db"

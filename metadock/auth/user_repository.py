@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -92,14 +92,13 @@ class UserRepository:
             subject=subject, failures=1, window_started_at=now, blocked_until=now + block if max_failures <= 1 else None
         )
         stale = t.window_started_at < now - window
+        failures = case((stale, 1), else_=t.failures + 1)  # a stale window starts afresh with this failure
         statement = statement.on_conflict_do_update(
             index_elements=[t.subject],
             set_={
-                "failures": case((stale, 1), else_=t.failures + 1),
+                "failures": failures,
                 "window_started_at": case((stale, now), else_=t.window_started_at),
-                "blocked_until": case(
-                    (and_(~stale, t.failures + 1 >= max_failures), now + block), else_=t.blocked_until
-                ),
+                "blocked_until": case((failures >= max_failures, now + block), else_=t.blocked_until),
             },
         )
         await self.connection.execute(statement)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody
@@ -18,9 +18,18 @@ from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpda
 from metadock.metadatas.service import MetadataService
 
 
-def _link_header(request: Request[Any, Any, Any], page: int, limit: int, total: int) -> str:
+def _query_pairs(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
+    """The query's pairs in the order sent (``request.query_params`` regroups them, which loses the order of
+    ``order[...]``); decoded as Litestar decodes them."""
+    query_string: bytes = request.scope.get("query_string", b"")
+    return parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, separator="&")
+
+
+def _link_header(
+    request: Request[Any, Any, Any], pairs: list[tuple[str, str]], page: int, limit: int, total: int
+) -> str:
     last = max(1, math.ceil(total / limit))
-    others = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    others = [(k, v) for k, v in pairs if k != "page"]
 
     def link(target: int, rel: str) -> str:
         return f'<{request.url.path}?{urlencode([*others, ("page", str(target))])}>; rel="{rel}"'
@@ -43,15 +52,14 @@ class MetadataController(Controller):
         self, request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
     ) -> Response[list[MetadataOut]]:
         settings = context_of(request).settings
+        pairs = _query_pairs(request)
         query = parse_list_query(
-            request.query_params.multi_items(),
-            default_limit=settings.metadatas_default_limit,
-            max_limit=settings.metadatas_max_limit,
+            pairs, default_limit=settings.metadatas_default_limit, max_limit=settings.metadatas_max_limit
         )
         page = await MetadataService(connection, principal).list(query)
         headers = {
             "X-Total-Count": str(page.total),
-            "Link": _link_header(request, query.page, query.per_page, page.total),
+            "Link": _link_header(request, pairs, query.page, query.per_page, page.total),
         }
         return Response(page.items, headers=headers)
 

@@ -33,7 +33,7 @@ MIN_ID, MAX_ID = -(2**31), 2**31 - 1
 
 
 def parse_int(raw: str) -> int:
-    if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", raw.strip()):
         raise ValueError("This value should be an integer.")
     return int(raw)
 

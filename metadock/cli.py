@@ -8,21 +8,20 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from pydantic import ValidationError
 
-from metadock import migrate
-from metadock.auth.bootstrap import FirstStart, bootstrap
 from metadock.auth.principal import Role
 from metadock.auth.service import TenantService
 from metadock.auth.users import UserService
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError
-from metadock.payloads import maintenance
-from metadock.payloads.store import PayloadStore, open_store
 from metadock.settings import get_settings
+
+if TYPE_CHECKING:
+    from metadock.payloads.store import PayloadStore
 
 logger = logging.getLogger("metadock.cli")
 
@@ -45,6 +44,8 @@ def _in_transaction(work: Callable[[Connection], Awaitable[T]]) -> T:
 
 
 def _with_store(work: Callable[[Database, PayloadStore], Awaitable[T]]) -> T:
+    from metadock.payloads.store import open_store
+
     async def run() -> T:
         settings = get_settings()
         database = Database(settings.database_url)
@@ -61,6 +62,8 @@ def _with_store(work: Callable[[Database, PayloadStore], Awaitable[T]]) -> T:
 
 
 def _upgrade() -> None:
+    from metadock import migrate  # Alembic costs most of a second to import; only some commands need it
+
     async def run() -> None:
         database = Database(get_settings().database_url)
         try:
@@ -78,6 +81,8 @@ def main() -> None:
 
 def _prune_periodically(every_seconds: int) -> None:
     """Retention pruning in the serving process's own thread, so one job runs however many workers serve."""
+
+    from metadock.payloads import maintenance
 
     def loop() -> None:
         while True:
@@ -126,6 +131,8 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     from granian.constants import Interfaces
 
     _check_settings()
+    from metadock.auth.bootstrap import FirstStart, bootstrap
+
     _upgrade()
     get_settings().signing_key()  # generated once here, before the workers start and read it
     first: FirstStart | None = _in_transaction(bootstrap)
@@ -249,6 +256,8 @@ def payloads() -> None:
 @click.option("--older-than", "older_than", type=click.IntRange(1), default=None, help="Days; default: the retention.")
 def payloads_prune(older_than: int | None) -> None:
     """Remove the bytes of payloads older than the retention and mark their records dropped (expired)."""
+    from metadock.payloads import maintenance
+
     days = older_than or get_settings().payload_retention_days
     if not days:
         click.echo("Retention is 0 (keep forever): nothing to prune.")
@@ -261,6 +270,8 @@ def payloads_prune(older_than: int | None) -> None:
 @click.option("--repair", is_flag=True, help="Remove orphaned bytes and mark records whose bytes are gone.")
 def payloads_fsck(repair: bool) -> None:
     """Find bytes without a record and records without bytes; exits 1 when something is wrong and not repaired."""
+    from metadock.payloads import maintenance
+
     report = _with_store(lambda database, store: maintenance.fsck(database, store, repair=repair))
     for key in report.orphaned_keys:
         click.echo(f"orphaned bytes: {key}{' (removed)' if repair else ''}")

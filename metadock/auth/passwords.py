@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4 (RFC 9106's second recommended option)
-# Verified when the user does not exist, so an unknown user costs what a wrong password costs.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user does not exist, so an unknown user costs what a wrong password costs."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # hashing cost is per byte of input too; nobody needs more
@@ -34,7 +40,7 @@ async def hash_password(password: str) -> str:
 
 def _verify(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -73,13 +73,27 @@ class TenantScopedRepository:
 
     async def _page(self, query: ListQuery) -> tuple[list[Any], int]:
         where = self._where(query)
-        rows_statement = (
-            self._select().where(*where).order_by(*self._order_by(query)).limit(query.per_page).offset(query.offset)
+        order = self._order_by(query)
+        primary_key = self.columns[self.tie_breaker]
+        # Deferred join: the offset is walked over the narrow (tenant, filter, sort, id) index alone, and only the
+        # page's rows are read in full, so a deep page costs index steps, not row reads.
+        page_ids = (
+            self._select(primary_key.label("page_id"))
+            .where(*where)
+            .order_by(*order)
+            .limit(query.per_page)
+            .offset(query.offset)
+            .subquery()
         )
+        rows_statement = select(self.table).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
         rows = list((await self.connection.execute(rows_statement)).mappings())
         if query.page == 1 and len(rows) < query.per_page:
             total = len(rows)  # the whole result fits on the first page: no need to count
         else:
-            count_statement = self._select(func.count()).select_from(self.table).where(*where)
-            total = int((await self.connection.execute(count_statement)).scalar_one())
+            total = await self._count(query, where)
         return rows, total
+
+    async def _count(self, query: ListQuery, where: list[ColumnElement[bool]]) -> int:  # noqa: ARG002
+        """The exact total of a filtered list; repositories that maintain totals override the unfiltered case."""
+        count_statement = self._select(func.count()).select_from(self.table).where(*where)
+        return int((await self.connection.execute(count_statement)).scalar_one())

@@ -45,7 +45,7 @@ class MetadataRepository(TenantScopedRepository):
         "updated_at": _c.updated_at,
     }
 
-    async def list(self, query: ListQuery) -> tuple[list[Any], int]:
+    async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
         return await self._page(query)
 
     async def get(self, uuid: str) -> Any | None:

@@ -115,7 +115,7 @@ class MetadataService:
         )
 
     async def list(self, query: ListQuery) -> Page[MetadataOut]:
-        rows, total = await self.repository.list(query)
+        rows, total = await self.repository.list_page(query)
         return Page([self._out(row) for row in rows], total)
 
     async def get(self, uuid: str) -> MetadataOut:

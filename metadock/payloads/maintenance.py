@@ -42,6 +42,11 @@ async def prune(database: Database, store: PayloadStore, *, older_than_days: int
         pruned += len(batch)
 
 
+async def recount_totals(database: Database) -> None:
+    async with database.transaction() as connection:
+        await PayloadMaintenanceRepository(connection).recount_totals()
+
+
 @dataclass
 class FsckReport:
     orphaned_keys: list[str] = field(default_factory=list)  # bytes without a live record
@@ -92,4 +97,5 @@ async def fsck(
                     report.missing_records[start : start + BATCH], "deleted", _now()
                 )
         report.stale_uploads_removed = await store.remove_stale_uploads(older_than=STALE_UPLOAD_AGE)
+        await recount_totals(database)
     return report

@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
 from metadock.kit.query import ListQuery
 from metadock.kit.repository import TenantScopedRepository
-from metadock.payloads.table import payload_metadata
+from metadock.payloads.table import payload_counts, payload_metadata
 
 _c = payload_metadata.c
 
@@ -26,7 +27,7 @@ class PayloadRepository(TenantScopedRepository):
         "created_at": _c.created_at,
     }
 
-    async def list(self, query: ListQuery) -> tuple[list[Any], int]:
+    async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
         return await self._page(query)
 
     async def get(self, record_id: int) -> Any | None:
@@ -34,11 +35,30 @@ class PayloadRepository(TenantScopedRepository):
 
     async def insert(self, values: dict[str, Any]) -> Any:
         statement = insert(payload_metadata).values(tenant_id=self.tenant_id, **values).returning(*payload_metadata.c)
-        return (await self.connection.execute(statement)).mappings().one()
+        row = (await self.connection.execute(statement)).mappings().one()
+        await self._add_to_total(1)
+        return row
 
     async def delete(self, record_id: int) -> Any | None:
         statement = self._delete().where(_c.id == record_id).returning(_c.store_key, _c.dropped)
-        return (await self.connection.execute(statement)).mappings().first()
+        row = (await self.connection.execute(statement)).mappings().first()
+        if row is not None:
+            await self._add_to_total(-1)
+        return row
+
+    async def _add_to_total(self, delta: int) -> None:
+        upsert = (sqlite.insert if self.connection.dialect_name == "sqlite" else postgresql.insert)(payload_counts)
+        statement = upsert.values(tenant_id=self.tenant_id, total=max(delta, 0)).on_conflict_do_update(
+            index_elements=[payload_counts.c.tenant_id], set_={"total": payload_counts.c.total + delta}
+        )
+        await self.connection.execute(statement)
+
+    async def _count(self, query: ListQuery, where: list[Any]) -> int:
+        if query.filters:
+            return await super()._count(query, where)
+        statement = select(payload_counts.c.total).where(payload_counts.c.tenant_id == self.tenant_id)
+        total = (await self.connection.execute(statement)).scalar_one_or_none()
+        return int(total or 0)
 
 
 class PayloadMaintenanceRepository:
@@ -69,6 +89,12 @@ class PayloadMaintenanceRepository:
         """Which of ``keys`` belong to a record whose bytes should exist."""
         statement = select(_c.store_key).where(_c.store_key.in_(list(keys)), _c.dropped.is_(False))
         return set((await self.connection.execute(statement)).scalars())
+
+    async def recount_totals(self) -> None:
+        """Rebuild every tenant's total from the rows (after a bulk load, or to repair)."""
+        await self.connection.execute(delete(payload_counts))
+        totals = select(_c.tenant_id, func.count()).group_by(_c.tenant_id)
+        await self.connection.execute(insert(payload_counts).from_select(["tenant_id", "total"], totals))
 
     async def live_records_after(self, after_id: int, created_before: dt.datetime, limit: int) -> list[Any]:
         statement = (

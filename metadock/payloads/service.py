@@ -67,7 +67,7 @@ class PayloadService:
         return to_record(await self.repository.insert(values))
 
     async def list(self, query: ListQuery) -> Page[PayloadRecord]:
-        rows, total = await self.repository.list(query)
+        rows, total = await self.repository.list_page(query)
         return Page([to_record(row) for row in rows], total)
 
     async def _row(self, raw_id: str) -> Any:

@@ -36,3 +36,12 @@ payload_metadata = Table(
     Index("ix_payload_metadata_store_key", "store_key"),
     sqlite_autoincrement=True,
 )
+
+# Each tenant's number of payload records, kept in the same transaction as the rows it counts, so that the exact
+# total of an unfiltered list is one primary-key read instead of a count over millions of rows.
+payload_counts = Table(
+    "payload_counts",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+)

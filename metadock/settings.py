@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     token_ttl_seconds: int = Field(default=86400, ge=60)
     login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_block_seconds: int = Field(default=900, ge=1)
 

@@ -59,8 +59,9 @@ def lenient_client(settings: Settings) -> Iterator[Client]:
 
 @pytest.fixture
 def throttled_client(settings: Settings) -> Iterator[Client]:
-    """Three failures block for a minute."""
-    with client_with(settings, login_max_failures=3, login_failure_window_seconds=900, login_block_seconds=60) as c:
+    """Three failures block an account, five an address, for a minute."""
+    limits = {"login_max_failures": 3, "login_max_failures_per_address": 5}
+    with client_with(settings, **limits, login_failure_window_seconds=900, login_block_seconds=60) as c:
         yield c
 
 
@@ -232,9 +233,19 @@ def test_after_max_failures_the_user_is_blocked_even_with_the_right_password(
 def test_failures_for_many_users_from_one_address_block_that_address(
     throttled_client: Client, user: UserAccount
 ) -> None:
-    """Password spraying: one failure each for three users still makes three failures from the address."""
-    for index in range(3):
+    """Password spraying: one failure each for five users still makes five failures from the address."""
+    for index in range(5):
         laravel_error(attempt(throttled_client, f"victim{index}@example.com", "a guessed password"), 401)
+
+    assert_throttled(attempt(throttled_client, user.email, user.password))
+
+
+def test_a_successful_login_does_not_clear_the_addresss_failures(throttled_client: Client, user: UserAccount) -> None:
+    """An attacker with an account of their own cannot reset their address's count by logging in between guesses."""
+    for index in range(4):
+        laravel_error(attempt(throttled_client, f"victim{index}@example.com", "a guessed password"), 401)
+    assert attempt(throttled_client, user.email, user.password).status_code == 200
+    laravel_error(attempt(throttled_client, "victim9@example.com", "a guessed password"), 401)
 
     assert_throttled(attempt(throttled_client, user.email, user.password))
 
@@ -314,6 +325,7 @@ def test_the_user_and_the_address_are_throttled_separately_over_real_http(
             "METADOCK_STORE_URL": f"file://{tmp_path / 'payloads'}",
             "METADOCK_DATA_DIR": str(tmp_path),
             "METADOCK_LOGIN_MAX_FAILURES": "3",
+            "METADOCK_LOGIN_MAX_FAILURES_PER_ADDRESS": "3",
             "METADOCK_LOGIN_BLOCK_SECONDS": "60",
         }
     )

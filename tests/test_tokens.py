@@ -220,6 +220,8 @@ def test_disabling_a_user_stops_their_tokens_at_once_and_enabling_lets_them_log_
     client.patch(f"/api/v1/users/{user.id}", json={"disabled": False}, headers=tenant.headers())
 
     assert reads(client, login(client, user.email))
+    for api in APIS:  # a token from before the disable stays dead once the user is enabled again
+        api.assert_unauthenticated(client.get(api.path, headers=bearer(token)), token)
 
 
 def test_demoting_a_user_makes_their_writes_403_at_once_and_reads_still_work(

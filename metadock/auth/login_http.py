@@ -24,6 +24,7 @@ def _login_service(context: AppContext, connection: Any) -> LoginService:
     settings = context.settings
     policy = ThrottlePolicy(
         max_failures=settings.login_max_failures,
+        max_failures_per_address=settings.login_max_failures_per_address,
         window=dt.timedelta(seconds=settings.login_failure_window_seconds),
         block=dt.timedelta(seconds=settings.login_block_seconds),
     )

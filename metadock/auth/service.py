@@ -131,7 +131,7 @@ class TenantService:
     async def revoke_key(self, key_id: str, *, tenant_id: int | None = None) -> None:
         """Revoke at once; with ``tenant_id`` (the HTTP API), only a key of that tenant can be found."""
         if not await self.repository.revoke_key(key_id, _now(), tenant_id=tenant_id):
-            raise not_found(f"No active key {key_id}.")
+            raise not_found("No such active API key.")
 
     async def bootstrap(self) -> IssuedKey | None:
         """On an empty database: the tenant ``default`` and one admin key. Otherwise nothing."""

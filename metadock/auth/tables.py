@@ -38,6 +38,9 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("password_hash", String(255), nullable=False),  # Argon2id, PHC string format
     Column("disabled_at", UTCDateTime(), nullable=True),
+    # Bumped when the user is disabled: tokens carry the generation they were issued in ("gen"), so tokens from
+    # before a disable stay dead after the user is enabled again.
+    Column("token_generation", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -27,15 +27,19 @@ class TokenClaims:
     role: str
     token_id: str
     expires_at: dt.datetime
+    generation: int = 0
 
 
 def looks_like_jwt(token: str) -> bool:
     return token.startswith("eyJ") and token.count(".") == 2 and len(token) < 4096
 
 
-def issue_token(secret: str, *, user_id: str, tenant_uuid: str, role: str, ttl_seconds: int) -> tuple[str, TokenClaims]:
+def issue_token(
+    secret: str, *, user_id: str, tenant_uuid: str, role: str, ttl_seconds: int, generation: int = 0
+) -> tuple[str, TokenClaims]:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    claims = TokenClaims(user_id, tenant_uuid, role, uuid.uuid4().hex, now + dt.timedelta(seconds=ttl_seconds))
+    expires_at = now + dt.timedelta(seconds=ttl_seconds)
+    claims = TokenClaims(user_id, tenant_uuid, role, uuid.uuid4().hex, expires_at, generation)
     payload = {
         "sub": claims.user_id,
         "tenant": claims.tenant_uuid,
@@ -43,6 +47,7 @@ def issue_token(secret: str, *, user_id: str, tenant_uuid: str, role: str, ttl_s
         "iat": int(now.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
         "jti": claims.token_id,
+        "gen": claims.generation,
     }
     return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
 
@@ -60,6 +65,7 @@ def decode_token(secret: str, token: str) -> TokenClaims:
             str(payload["role"]),
             str(payload["jti"]),
             dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC),
+            int(payload.get("gen", 0)),
         )
     except (TypeError, ValueError, OverflowError):
         raise InvalidToken("malformed claims") from None

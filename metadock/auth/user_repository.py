@@ -48,7 +48,14 @@ class UserRepository:
 
     async def find_for_login(self, email: str) -> Any | None:
         statement = (
-            select(_u.id, _u.role, _u.password_hash, _u.disabled_at, tenants.c.uuid.label("tenant_uuid"))
+            select(
+                _u.id,
+                _u.role,
+                _u.password_hash,
+                _u.disabled_at,
+                _u.token_generation,
+                tenants.c.uuid.label("tenant_uuid"),
+            )
             .join(tenants, tenants.c.id == _u.tenant_id)
             .where(_u.email == email)
         )
@@ -62,6 +69,7 @@ class UserRepository:
                 _u.id,
                 _u.role,
                 _u.disabled_at,
+                _u.token_generation,
                 _u.tenant_id,
                 tenants.c.uuid.label("tenant_uuid"),
                 revoked.label("revoked"),

@@ -9,6 +9,7 @@ from typing import Any
 
 from metadock.auth import passwords, tokens
 from metadock.auth.principal import Principal, Role
+from metadock.auth.tables import users
 from metadock.auth.user_repository import EmailTaken, UserRepository
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, not_found, validation_failed
@@ -83,6 +84,8 @@ class UserService:
             values["role"] = role.value
         if disabled is not None:
             values["disabled_at"] = now if disabled else None
+            if disabled:
+                values["token_generation"] = users.c.token_generation + 1
         row = await self.repository.update(user_id, values)
         if row is None:
             raise not_found("No such user.")
@@ -104,7 +107,8 @@ class LoginService:
 
     async def login(self, email: str, password: str, client_address: str) -> LoginOutcome:
         email = normalize_email(email)
-        subjects = [f"user:{email}"[:400], f"ip:{client_address}"[:400]]
+        user_subject, address_subject = f"user:{email}"[:400], f"ip:{client_address}"[:400]
+        subjects = [user_subject, address_subject]
         now = _now()
         blocked_until = await self.repository.blocked_until(subjects, now)
         if blocked_until is not None:
@@ -113,22 +117,21 @@ class LoginService:
         row = await self.repository.find_for_login(email) if email else None
         verified = await passwords.verify_password(row["password_hash"] if row else None, password)
         if row is None or not verified or row["disabled_at"] is not None:
-            for subject in subjects:
+            limits = ((user_subject, self.policy.max_failures), (address_subject, self.policy.max_failures_per_address))
+            for subject, limit in limits:
                 await self.repository.record_failure(
-                    subject,
-                    now,
-                    window=self.policy.window,
-                    max_failures=self.policy.max_failures,
-                    block=self.policy.block,
+                    subject, now, window=self.policy.window, max_failures=limit, block=self.policy.block
                 )
             return LoginOutcome(None, 0)
-        await self.repository.clear_failures(subjects)
+        # Only the account's count: a valid login of one's own must not wipe an address guessing at other accounts.
+        await self.repository.clear_failures([user_subject])
         token, _ = tokens.issue_token(
             self.secret,
             user_id=row["id"],
             tenant_uuid=row["tenant_uuid"],
             role=row["role"],
             ttl_seconds=self.ttl_seconds,
+            generation=row["token_generation"],
         )
         return LoginOutcome(token, self.ttl_seconds)
 
@@ -140,7 +143,8 @@ class LoginService:
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
-    max_failures: int
+    max_failures: int  # per account
+    max_failures_per_address: int  # per client address, higher: many people may share one address
     window: dt.timedelta
     block: dt.timedelta
 
@@ -162,6 +166,8 @@ class JwtResolver:
         row = await UserRepository(connection).find_for_token(claims.user_id, claims.token_id)
         if row is None or row["revoked"] or row["disabled_at"] is not None or row["tenant_uuid"] != claims.tenant_uuid:
             return None
+        if claims.generation != row["token_generation"]:
+            return None  # issued before the user was last disabled
         return Principal(
             row["tenant_id"],
             row["tenant_uuid"],

@@ -1,0 +1,64 @@
+"""Install what the benchmark drives when it is missing: wrk and nginx (Debian) and datasette 0.65.5 (in the venv).
+
+Run: `.venv/bin/python -m bench.install_tools` (``make bench`` does). datasette is a benchmark tool, not a project
+dependency, so it is not in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+DATASETTE_VERSION = "0.65.5"
+APT_PACKAGES = {"wrk": "wrk", "nginx": "nginx-light"}
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+def _missing_debian() -> list[str]:
+    missing = []
+    if shutil.which("wrk") is None:
+        missing.append(APT_PACKAGES["wrk"])
+    if nginx_binary() is None:
+        missing.append(APT_PACKAGES["nginx"])
+    return missing
+
+
+def _apt(*args: str) -> int:
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run([*prefix, "apt-get", *args], env=env, check=False).returncode
+
+
+def _datasette_version() -> str | None:
+    binary = Path(sys.executable).with_name("datasette")
+    if not binary.exists():
+        return None
+    completed = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
+    return completed.stdout.strip().rsplit(" ", 1)[-1] if completed.returncode == 0 else None
+
+
+def ensure(log: Callable[[str], None] = print) -> None:
+    missing = _missing_debian()
+    if missing:
+        log(f"Installing {' '.join(missing)} with apt-get")
+        if _apt("install", "-y", *missing) != 0:
+            _apt("update")
+            if _apt("install", "-y", *missing) != 0:
+                raise SystemExit(f"could not install {' '.join(missing)}")
+    if _datasette_version() != DATASETTE_VERSION:
+        log(f"Installing datasette=={DATASETTE_VERSION} into the venv")
+        uv = Path(sys.executable).with_name("uv")
+        installer = [str(uv), "pip", "install", "--python", sys.executable] if uv.exists() else [
+            sys.executable, "-m", "pip", "install"]  # fmt: skip
+        subprocess.run([*installer, f"datasette=={DATASETTE_VERSION}"], check=True)
+
+
+if __name__ == "__main__":
+    ensure()

@@ -38,7 +38,8 @@ def required_role(handler: BaseRouteHandler, method: str) -> Role:
     return Role.READER if method in _READ_METHODS else Role.WRITER
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Async on purpose: Litestar runs a synchronous guard in a worker thread, a hop on every request."""
     if handler.opt.get(PUBLIC):
         return
     if connection.scope["method"] == "OPTIONS":  # type: ignore[typeddict-item]

@@ -13,6 +13,7 @@ writer needs to commit). Writes are therefore single statements issued just befo
 from __future__ import annotations
 
 import abc
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import sqlalchemy.exc
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
@@ -58,6 +60,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# What "the database cannot be reached" looks like: refused or dropped sockets, and a pool with no free connection.
+_UNREACHABLE = (OSError, TimeoutError, sqlalchemy.exc.TimeoutError)
 
 
 class DatabaseUnavailable(Exception):
@@ -156,6 +162,7 @@ class Database:
                 max_overflow=pool_size,
             )
             _configure_sqlite(self._sync)
+            self._slots = asyncio.Semaphore(pool_size * 2)  # pool_size + max_overflow
         else:
             self._async = create_async_engine(
                 self.url,
@@ -172,15 +179,27 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         if self._sync is not None:
-            with self._sync.begin() as sync_connection:
-                yield _SqliteConnection(sync_connection)
+            # The pool hands out connections synchronously; were it exhausted it would block the event loop that
+            # the holders need to finish. Waiting for a slot here is asynchronous, so the pool never waits.
+            async with self._slots:
+                with self._sync.begin() as sync_connection:
+                    yield _SqliteConnection(sync_connection)
             return
         assert self._async is not None
+        context = self._async.begin()
         try:
-            async with self._async.begin() as async_connection:
-                yield _PostgresConnection(async_connection)
-        except (TimeoutError, OSError) as error:
+            async_connection = await context.__aenter__()
+        except _UNREACHABLE as error:
             raise DatabaseUnavailable("the database is unreachable") from error
+        try:
+            yield _PostgresConnection(async_connection)
+        except BaseException as error:
+            await context.__aexit__(type(error), error, error.__traceback__)
+            raise
+        try:
+            await context.__aexit__(None, None, None)
+        except _UNREACHABLE as error:
+            raise DatabaseUnavailable("the database became unreachable before the commit") from error
 
     async def run_sync(self, function: Callable[[SyncConnection], object]) -> None:
         """Run ``function`` with a synchronous connection in a transaction (migrations use this)."""

@@ -18,6 +18,7 @@ from metadock.kit.context import context_of
 from metadock.kit.errors import AppError, service_unavailable
 from metadock.kit.http import CurrentPrincipal, DbConnection
 from metadock.kit.openapi import operation_with_query
+from metadock.kit.pathsend import PathSendResponse, server_sends_files
 from metadock.kit.query import ListQuery
 from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
 from metadock.payloads.capture import PayloadCapture, parse_capture_params
@@ -154,11 +155,16 @@ class PayloadController(Controller):
                 416, "The requested range is not satisfiable.", headers={"Content-Range": f"bytes */{target.size}"}
             ) from None
         start, end = (byte_range.start, byte_range.end) if byte_range else (0, target.size)
-        chunks = await _open(context_of(request).store, target, start, end)
+        store = context_of(request).store
         headers["Content-Length"] = str(end - start)
         # Exactly as captured: given only a media type, Litestar would append "; charset=utf-8" to a text/* type,
         # a claim about the client's bytes that may be false (a latin-1 CSV, say).
         headers["Content-Type"] = target.content_type
+        local_path = store.local_path(target.store_key) if byte_range is None else None
+        if local_path is not None and server_sends_files(request) and local_path.is_file():
+            # The whole file from the file store: the server sends it itself, no byte through the event loop.
+            return PathSendResponse(local_path, size=target.size, media_type=target.content_type, headers=headers)
+        chunks = await _open(store, target, start, end)
         if byte_range is None:
             return Stream(chunks, media_type=target.content_type, headers=headers)
         headers["Content-Range"] = byte_range.content_range(target.size)

@@ -10,10 +10,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from metadock.auth.tables import api_keys, tenants
 from metadock.kit.db import Connection
+
+# Built once: this runs on every request that carries an API key.
+_KEY_BY_HASH = (
+    select(
+        api_keys.c.id,
+        api_keys.c.role,
+        api_keys.c.key_hash,
+        api_keys.c.revoked_at,
+        tenants.c.id.label("tenant_id"),
+        tenants.c.uuid.label("tenant_uuid"),
+    )
+    .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+    .where(api_keys.c.key_hash == bindparam("key_hash"))
+)
 
 
 class AuthRepository:
@@ -21,19 +35,7 @@ class AuthRepository:
         self.connection = connection
 
     async def find_key_by_hash(self, key_hash: str) -> Any | None:
-        statement = (
-            select(
-                api_keys.c.id,
-                api_keys.c.role,
-                api_keys.c.key_hash,
-                api_keys.c.revoked_at,
-                tenants.c.id.label("tenant_id"),
-                tenants.c.uuid.label("tenant_uuid"),
-            )
-            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
-            .where(api_keys.c.key_hash == key_hash)
-        )
-        return (await self.connection.execute(statement)).mappings().first()
+        return (await self.connection.execute(_KEY_BY_HASH, {"key_hash": key_hash})).mappings().first()
 
     async def count_tenants(self) -> int:
         return int((await self.connection.execute(select(func.count()).select_from(tenants))).scalar_one())

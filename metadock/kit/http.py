@@ -13,11 +13,9 @@ from metadock.auth.principal import Principal
 from metadock.kit.context import context_of
 from metadock.kit.db import Connection
 
-
-async def provide_connection(request: Request[Any, Any, Any]) -> AsyncGenerator[Connection, None]:
-    """The request owns the transaction: it commits when the handler returns and rolls back when it raises."""
-    async with context_of(request).database.transaction() as connection:
-        yield connection
+# Handler parameter types. Our own objects need no validation by the framework on every request.
+DbConnection: TypeAlias = Annotated[Connection, Dependency(kind="named"), SkipValidationMarker()]
+CurrentPrincipal: TypeAlias = Annotated[Principal, Dependency(kind="named"), SkipValidationMarker()]
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -25,11 +23,20 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-# Handler parameter types. Our own objects need no validation by the framework on every request.
-DbConnection: TypeAlias = Annotated[Connection, Dependency(kind="named"), SkipValidationMarker()]
-CurrentPrincipal: TypeAlias = Annotated[Principal, Dependency(kind="named"), SkipValidationMarker()]
+async def provide_connection(
+    request: Request[Any, Any, Any],
+    principal: CurrentPrincipal,  # noqa: ARG001 - orders the two dependencies, see below
+) -> AsyncGenerator[Connection, None]:
+    """The request owns the transaction: it commits when the handler returns and rolls back when it raises.
+
+    Taking ``principal`` puts the two dependencies in successive batches: Litestar resolves independent
+    dependencies concurrently in a task group, which costs more per request than both dependencies together.
+    """
+    async with context_of(request).database.transaction() as connection:
+        yield connection
+
 
 dependencies = {
-    "connection": Provide(provide_connection),
+    "connection": Provide(provide_connection, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
 }

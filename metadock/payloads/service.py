@@ -21,7 +21,8 @@ DROPPED_MESSAGES = {
 
 
 def laravel_time(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime, and this runs twice per row of every page.
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def to_record(row: Any) -> PayloadRecord:

@@ -38,7 +38,8 @@ from tests.live import METADOCK, start_server
 
 Client = TestClient[object]
 LOGGED_IN = "You have successfully logged in."
-CLAIMS = {"sub", "tenant", "role", "iat", "exp", "jti"}
+# The claims the issue names, plus "gen": the token generation that disabling a user bumps.
+CLAIMS = {"sub", "tenant", "role", "iat", "exp", "jti", "gen"}
 
 
 @pytest.fixture

@@ -23,16 +23,14 @@ import asyncio
 import datetime as dt
 import errno
 import hashlib
-import ipaddress
 import logging
 import os
 import re
 import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import obstore as obs
@@ -40,7 +38,35 @@ from obstore.store import LocalStore, S3Store
 
 if TYPE_CHECKING:
     from obstore import GetOptions
-    from obstore.store import ClientConfig, ObjectStore, RetryConfig, S3Config
+    from obstore.store import ObjectStore, S3Config
+
+from metadock.payloads.s3_options import RETRY, client_options
+from metadock.payloads.store_types import (
+    InvalidKey,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectTooLarge,
+    PutResult,
+    RangeNotSatisfiable,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+)
+
+__all__ = [
+    "InvalidKey",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectTooLarge",
+    "PayloadStore",
+    "PutResult",
+    "RangeNotSatisfiable",
+    "StoreError",
+    "StoreFull",
+    "StoreUnavailable",
+    "check_key",
+    "open_store",
+]
 
 logger = logging.getLogger("metadock.payloads.store")
 
@@ -59,55 +85,6 @@ _KEY = re.compile(r"\A([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})\Z")
 _STAGING_NAME = re.compile(r"\A[0-9a-f]{32}#[0-9]+\Z")
 # The errors that mean "out of space" on a disk (ENOSPC, EDQUOT) or from an S3 server (MinIO's 507, SeaweedFS).
 _FULL_MARKERS = ("os error 28", "os error 122", "No space left", "Insufficient Storage", "no free volumes left")
-
-
-class StoreError(Exception):
-    """Base of the store's errors. Messages never carry paths, URLs or credentials: they may reach clients."""
-
-
-class StoreUnavailable(StoreError):
-    """The backend is unreachable, unwritable or failing (the service answers 503)."""
-
-
-class StoreFull(StoreUnavailable):
-    """The backend is out of space (the service answers 507)."""
-
-
-class ObjectTooLarge(StoreError):
-    """The stream went past ``max_bytes``; what had been written of it is gone."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(f"the payload exceeds {max_bytes} bytes")
-        self.max_bytes = max_bytes
-
-
-class ObjectNotFound(StoreError):
-    def __init__(self) -> None:
-        super().__init__("no such payload object")
-
-
-class RangeNotSatisfiable(StoreError):
-    """A read started past the end of the object."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__("the requested range starts past the end of the payload")
-        self.size = size
-
-
-class InvalidKey(StoreError, ValueError):
-    """A key not of the generated shape: a programming error, never a client's choice."""
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    key: str
-    size: int
-    sha256: str  # hex
-
-
-class ObjectInfo(NamedTuple):
-    size: int
-    last_modified: dt.datetime
 
 
 def check_key(key: str) -> str:
@@ -376,41 +353,6 @@ class PayloadStore:
         return StoreUnavailable(f"the payload store {what}")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _client_options(endpoint_url: str | None) -> ClientConfig:
-    options: ClientConfig = {
-        "connect_timeout": dt.timedelta(seconds=5),
-        # Covers a whole request including its body: a large download to a slow client must not be cut at 30 s.
-        "timeout": dt.timedelta(hours=1),
-    }
-    if endpoint_url is not None:
-        parts = urlsplit(endpoint_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("the S3 endpoint must be an http(s) URL")
-        if parts.scheme == "http":
-            # Plain HTTP only where nothing crosses a network: a server on this host.
-            if not _is_loopback(parts.hostname):
-                raise ValueError("a plain-http S3 endpoint is allowed on a loopback address only")
-            options["allow_http"] = True
-    return options
-
-
-# Fail fast: a handful of retries within seconds, so a dead backend becomes a 503 instead of a hung request.
-_RETRY: RetryConfig = {
-    "max_retries": 3,
-    "retry_timeout": dt.timedelta(seconds=20),
-    "backoff": {"init_backoff": dt.timedelta(milliseconds=100), "max_backoff": dt.timedelta(seconds=2), "base": 2},
-}
-
-
 def open_store(url: str, *, endpoint_url: str | None = None) -> PayloadStore:
     """Open ``file:///absolute/dir`` (created if missing) or ``s3://bucket/prefix``.
 
@@ -443,8 +385,8 @@ def open_store(url: str, *, endpoint_url: str | None = None) -> PayloadStore:
             bucket,
             prefix=prefix or None,
             config=config,
-            client_options=_client_options(endpoint_url or None),
-            retry_config=_RETRY,
+            client_options=client_options(endpoint_url or None),
+            retry_config=RETRY,
         )
         return PayloadStore(backend, "s3", root=None, url=f"s3://{bucket}/{prefix}".rstrip("/"))
     raise ValueError("the store URL must start with file:// or s3://")

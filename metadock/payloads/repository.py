@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
@@ -15,6 +15,24 @@ from metadock.kit.repository import TenantScopedRepository
 from metadock.payloads.table import payload_counts, payload_metadata
 
 _c = payload_metadata.c
+
+
+# Built once: a capture runs both, and building a 16-column insert costs more than executing it.
+_INSERT = insert(payload_metadata).returning(*payload_metadata.c)
+
+
+def _add_to_total_statement(dialect: Any) -> Any:
+    delta = bindparam("delta", type_=BigInteger())
+    # A first row starts at the delta, or at 0 for a removal (which cannot precede an insert, but need not fail).
+    statement = dialect.insert(payload_counts).values(
+        tenant_id=bindparam("tenant_id"), total=case((delta > 0, delta), else_=0)
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[payload_counts.c.tenant_id], set_={"total": payload_counts.c.total + delta}
+    )
+
+
+_ADD_TO_TOTAL = {"sqlite": _add_to_total_statement(sqlite), "postgresql": _add_to_total_statement(postgresql)}
 
 
 class PayloadRepository(TenantScopedRepository):
@@ -34,8 +52,9 @@ class PayloadRepository(TenantScopedRepository):
         return (await self.connection.execute(self._select().where(_c.id == record_id))).mappings().first()
 
     async def insert(self, values: dict[str, Any]) -> Any:
-        statement = insert(payload_metadata).values(tenant_id=self.tenant_id, **values).returning(*payload_metadata.c)
-        row = (await self.connection.execute(statement)).mappings().one()
+        # The tenant is the caller's, never one from ``values``.
+        parameters = {**values, "tenant_id": self.tenant_id}
+        row = (await self.connection.execute(_INSERT, parameters)).mappings().one()
         await self._add_to_total(1)
         return row
 
@@ -47,11 +66,8 @@ class PayloadRepository(TenantScopedRepository):
         return row
 
     async def _add_to_total(self, delta: int) -> None:
-        upsert = (sqlite.insert if self.connection.dialect_name == "sqlite" else postgresql.insert)(payload_counts)
-        statement = upsert.values(tenant_id=self.tenant_id, total=max(delta, 0)).on_conflict_do_update(
-            index_elements=[payload_counts.c.tenant_id], set_={"total": payload_counts.c.total + delta}
-        )
-        await self.connection.execute(statement)
+        statement = _ADD_TO_TOTAL[self.connection.dialect_name]
+        await self.connection.execute(statement, {"tenant_id": self.tenant_id, "delta": delta})
 
     async def _count(self, query: ListQuery, where: list[Any]) -> int:
         if query.filters:

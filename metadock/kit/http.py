@@ -37,6 +37,6 @@ async def provide_connection(
 
 
 dependencies = {
-    "connection": Provide(provide_connection, sync_to_thread=False),
+    "connection": Provide(provide_connection),
     "principal": Provide(provide_principal, sync_to_thread=False),
 }

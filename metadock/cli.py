@@ -142,8 +142,10 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
         click.echo(f"Make more with: metadock keys create --tenant {first.tenant_uuid} --role reader|writer|admin")
         click.echo(f"Admin user: {first.admin_email}")
         click.echo(f"Password: {first.admin_password}")
-        click.echo(f'Log in with: curl -d \'{{"username":"{first.admin_email}","password":"…"}}\' ')
-        click.echo("             -H 'Content-Type: application/json' http://HOST:PORT/fabric/api/login")
+        body = f'{{"username": "{first.admin_email}", "password": "<the password>"}}'
+        click.echo(
+            f"Log in: curl -H 'Content-Type: application/json' -d '{body}' http://{host}:{port}/fabric/api/login"
+        )
     if prune_every:
         _prune_periodically(prune_every)
     Granian(

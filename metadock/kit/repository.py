@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from sqlalchemy import Delete, Select, Table, Update, and_, delete, func, or_, select, update
+from sqlalchemy import Delete, Select, Table, Update, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.db import Connection
 from metadock.kit.query import Filter, FilterOp, ListQuery
+
+_ONE_BY: dict[tuple[str, str], Select[Any]] = {}
 
 
 def escape_like(value: str) -> str:
@@ -35,6 +37,18 @@ class TenantScopedRepository:
 
     def _select(self, *columns: Any) -> Select[Any]:
         return select(*(columns or (self.table,))).where(self._tenant_clause)
+
+    async def _one_by(self, key: str, value: object) -> Any | None:
+        """The row of this tenant whose ``key`` column equals ``value``: the hot single-row read, built once per
+        table and key (with the tenant as a bound parameter, still from the same scoping rule)."""
+        cache_key = (self.table.name, key)
+        statement = _ONE_BY.get(cache_key)
+        if statement is None:
+            statement = _ONE_BY[cache_key] = select(self.table).where(
+                self.table.c.tenant_id == bindparam("scope_tenant_id"), self.table.c[key] == bindparam("key_value")
+            )
+        result = await self.connection.execute(statement, {"scope_tenant_id": self.tenant_id, "key_value": value})
+        return result.mappings().first()
 
     def _update(self) -> Update:
         return update(self.table).where(self._tenant_clause)

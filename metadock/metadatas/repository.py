@@ -49,7 +49,7 @@ class MetadataRepository(TenantScopedRepository):
         return await self._page(query)
 
     async def get(self, uuid: str) -> Any | None:
-        return (await self.connection.execute(self._select().where(_c.uuid == uuid))).mappings().first()
+        return await self._one_by("uuid", uuid)
 
     async def insert(self, values: dict[str, Any]) -> Any:
         statement = insert(metadatas).values(tenant_id=self.tenant_id, **values).returning(*metadatas.c)

@@ -49,7 +49,7 @@ class PayloadRepository(TenantScopedRepository):
         return await self._page(query)
 
     async def get(self, record_id: int) -> Any | None:
-        return (await self.connection.execute(self._select().where(_c.id == record_id))).mappings().first()
+        return await self._one_by("id", record_id)
 
     async def insert(self, values: dict[str, Any]) -> Any:
         # The tenant is the caller's, never one from ``values``.

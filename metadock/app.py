@@ -20,6 +20,8 @@ from metadock.kit.context import STATE_KEY, AppContext
 from metadock.kit.db import Database
 from metadock.kit.errors import as_app_error
 from metadock.kit.http import dependencies
+from metadock.kit.metrics import metrics_endpoint
+from metadock.kit.observability import configure_logging, cors_config, install
 from metadock.metadatas.errors import render_problem
 from metadock.metadatas.http import MetadataController
 from metadock.payloads.errors import render_laravel
@@ -45,6 +47,7 @@ async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -69,8 +72,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/", route_handlers=[ApiKeyController, UserController, login, logout], guards=[role_guard]
     )
 
-    return Litestar(
-        route_handlers=[healthz, readyz, openapi_document, metadatas_api, payloads_api, management_api],
+    app = Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            openapi_document,
+            metrics_endpoint,
+            metadatas_api,
+            payloads_api,
+            management_api,
+        ],
         lifespan=[lifespan],
         dependencies=dependencies,
         middleware=[authentication_middleware],
@@ -84,4 +95,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,
+        cors_config=cors_config(settings),
+        # Litestar's default logging config replaces the root logger's handlers (pytest's caplog among them);
+        # ours is set up by configure_logging() on the metadock loggers only.
+        logging_config=None,
     )
+    # Outermost, around Litestar's exception handling, so that every response gets a request id and its headers.
+    return install(app)

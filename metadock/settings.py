@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_block_seconds: int = Field(default=900, ge=1)
 
+    # Browser origins allowed to call the API, comma-separated; empty (the default) sends no CORS header at all.
+    cors_origins: str = ""
+    # When set, GET /metrics requires "Authorization: Bearer <token>"; unset, the metrics are public.
+    metrics_token: SecretStr | None = None
+
     def signing_key(self) -> str:
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
@@ -59,6 +64,10 @@ class Settings(BaseSettings):
         if self.metadatas_default_limit > self.metadatas_max_limit:
             raise ValueError("METADOCK_METADATAS_DEFAULT_LIMIT must not exceed METADOCK_METADATAS_MAX_LIMIT")
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def resolved_store_url(self) -> str:

@@ -5,7 +5,7 @@ A row of another tenant is invisible: it is never selected, updated or deleted, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Delete, Select, Table, Update, and_, bindparam, delete, func, or_, select, update
@@ -85,7 +85,8 @@ class TenantScopedRepository:
             clauses.append(self.columns[self.tie_breaker].asc())
         return clauses
 
-    async def _page(self, query: ListQuery) -> tuple[list[Any], int]:
+    async def _page(self, query: ListQuery, columns: Sequence[Any] = ()) -> tuple[list[Any], int]:
+        """A page of rows (``columns`` of them, or whole rows) and the exact total of the filtered list."""
         where = self._where(query)
         order = self._order_by(query)
         primary_key = self.columns[self.tie_breaker]
@@ -99,7 +100,9 @@ class TenantScopedRepository:
             .offset(query.offset)
             .subquery()
         )
-        rows_statement = select(self.table).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
+        rows_statement = (
+            select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
+        )
         rows = list((await self.connection.execute(rows_statement)).mappings())
         if query.page == 1 and len(rows) < query.per_page:
             total = len(rows)  # the whole result fits on the first page: no need to count

@@ -17,6 +17,20 @@ from metadock.payloads.table import payload_counts, payload_metadata
 _c = payload_metadata.c
 
 
+# What a list shows of each record: reading and converting the other columns would cost as much as the query.
+_LIST_COLUMNS = (
+    _c.id,
+    _c.created_at,
+    _c.updated_at,
+    _c.flow_version_id,
+    _c.flow_step_id,
+    _c.flow_run_id,
+    _c.store_key,
+    _c.size,
+    _c.dropped,
+    _c.flow_log_id,
+)
+
 # Built once: a capture runs both, and building a 16-column insert costs more than executing it.
 _INSERT = insert(payload_metadata).returning(*payload_metadata.c)
 
@@ -46,7 +60,7 @@ class PayloadRepository(TenantScopedRepository):
     }
 
     async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
-        return await self._page(query)
+        return await self._page(query, _LIST_COLUMNS)
 
     async def get(self, record_id: int) -> Any | None:
         return await self._one_by("id", record_id)

@@ -8,11 +8,16 @@ handler, inside the exception handling, and never see a request that matched no 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import json
 import logging
+import logging.handlers
+import queue
 import re
 import sys
+import threading
 import time
 import uuid
 from contextvars import ContextVar
@@ -160,12 +165,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-class _JsonStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler we installed, so that building the app again (tests, workers) never adds a second one."""
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Formats in the caller, hands the line to the writer thread, and drops it if the writer has fallen behind.
+
+    Serving must never wait on stdout: when nobody reads the pipe (a stalled log shipper, a parent process that
+    stopped reading), a blocking write would freeze every request. Losing log lines under that pressure is the lesser
+    harm. Its class also marks the handler we installed, so building the app again (tests, workers) adds no second.
+    """
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        # Deliberately silent: reporting the drop would write to a stream that is just as stuck.
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(record)
+
+
+_LOG_QUEUE_SIZE: Final = 10_000
+
+
+def _write_lines(lines: queue.Queue[logging.LogRecord | None], writer: logging.Handler) -> None:
+    while (record := lines.get()) is not None:
+        writer.handle(record)
 
 
 def configure_logging() -> None:
-    """JSON lines on stdout for the ``metadock`` loggers.
+    """JSON lines on stdout for the ``metadock`` loggers, written by a thread of their own.
 
     The handler goes on the ``metadock`` logger, not the root: the root's handlers belong to whoever runs us
     (pytest's caplog, an embedding application), and ``propagate`` stays on so they still see every record.
@@ -173,10 +196,24 @@ def configure_logging() -> None:
     logger = logging.getLogger("metadock")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-    if not any(isinstance(handler, _JsonStdoutHandler) for handler in logger.handlers):
-        handler = _JsonStdoutHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
+    if any(isinstance(handler, _DroppingQueueHandler) for handler in logger.handlers):
+        return
+    lines: queue.Queue[logging.LogRecord | None] = queue.Queue(maxsize=_LOG_QUEUE_SIZE)
+    handler = _DroppingQueueHandler(lines)
+    handler.setFormatter(JsonFormatter())  # prepare() formats in the caller, where the request id is known
+    writer = logging.StreamHandler(sys.stdout)
+    writer.setFormatter(logging.Formatter("%(message)s"))  # the message is already the JSON line
+    thread = threading.Thread(target=_write_lines, args=(lines, writer), name="metadock-log-writer", daemon=True)
+    thread.start()
+
+    def flush_at_exit() -> None:
+        # Bounded wait: the lines queued before exit get out unless stdout itself is stuck.
+        with contextlib.suppress(queue.Full):
+            lines.put_nowait(None)
+        thread.join(timeout=2.0)
+
+    atexit.register(flush_at_exit)
+    logger.addHandler(handler)
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:

@@ -357,3 +357,19 @@ def test_thirteen_pages_are_all_listed(client: TestClient[object], settings: Set
     body = _list(client, tenant, {"per_page": "1", "page": "7"})
 
     assert _labels(body) == [str(n) for n in range(1, 14)]
+
+
+@pytest.mark.parametrize("control", ["\x1c", "\x1f", "\x85", "\u2028"])
+def test_integers_padded_with_odd_whitespace_are_client_errors_never_500(
+    client: TestClient[object], tenant: TenantKeys, flows: list[dict[str, Any]], control: str
+) -> None:
+    """Found by schemathesis over the app's own OpenAPI: a regex admitted what int() then refused."""
+    listed = client.get(PAYLOADS, params={"filter[flow_run_id]": f"1{control}"}, headers=tenant.headers())
+    assert listed.status_code == 200
+    assert listed.json()["data"] == []  # a non-integer matches nothing
+    paged = client.get(PAYLOADS, params={"per_page": f"5{control}"}, headers=tenant.headers())
+    assert paged.status_code == 422
+    captured = client.post(
+        PAYLOADS, params={"flow_run_id": f"1{control}", "flow_step_id": 1}, content=b"{}", headers=tenant.headers()
+    )
+    assert captured.status_code == 422

@@ -25,7 +25,7 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a signed 64-bit offset
 
 _FILTER_PARAM = re.compile(r"^filter\[(?P<name>[^\[\]]*)\]$")
-_INTEGER = re.compile(r"^\s*[+-]?[0-9]{1,18}\s*$")
+_INTEGER = re.compile(r"^[ \t]*[+-]?[0-9]{1,18}[ \t]*$")  # not \s, which admits characters int() refuses
 # An id no row can have: what an exact filter whose values are all non-integers compares against.
 NO_MATCH = -1
 

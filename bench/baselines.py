@@ -23,7 +23,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
 from bench.install_tools import nginx_binary
-from bench.server import free_port
+from bench.server import free_port, stop_process
 from metadock.kit.db import Connection, Database
 from metadock.payloads.query import parse_list_query
 from metadock.payloads.repository import PayloadRepository
@@ -38,12 +38,7 @@ class Service:
     base_url: str
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def _wait(service: Service, path: str, log: Path) -> Service:

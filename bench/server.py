@@ -46,6 +46,16 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
@@ -53,12 +63,7 @@ class Server:
     api_key: str
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start(data_dir: Path, env: Mapping[str, str], *args: str) -> Server:

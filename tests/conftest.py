@@ -21,7 +21,7 @@ from metadock.kit.db import Database
 from metadock.settings import Settings
 from metadock.tables import metadata
 from tests.factories import TenantKeys, create_tenant
-from tests.s3server import S3Server, running_s3_server
+from tests.s3server import FOREIGN_AWS_VARIABLES, S3Server, running_s3_server
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("METADOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -119,19 +119,6 @@ def other_tenant(database_url: str) -> TenantKeys:
     return create_tenant(database_url, "globex")
 
 
-# Variables that would steer obstore's S3 client away from the test server if the machine happened to set them.
-_FOREIGN_AWS_VARIABLES = (
-    "AWS_ENDPOINT",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_REGION",
-    "AWS_ALLOW_HTTP",
-    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
-)
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One SeaweedFS server on 127.0.0.1 for the whole run (fails under CI=true if it cannot start, skips elsewhere)."""
@@ -143,7 +130,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def s3_settings(database_url: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings for the S3 store, under a prefix of this test's own; the AWS_* variables are set for the process (and
     so for a ``metadock`` subprocess started with ``os.environ``)."""
-    for name in _FOREIGN_AWS_VARIABLES:
+    for name in FOREIGN_AWS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in s3_server.aws_env().items():
         monkeypatch.setenv(name, value)

@@ -70,6 +70,12 @@ def revoke_key(database_url: str, key_id: str) -> None:
     run_in_transaction(database_url, lambda connection: TenantService(connection).revoke_key(key_id))
 
 
+# Every field of a DigitalState metadata resource, as the seed lists them.
+METADATA_FIELDS = frozenset(
+    {"id", "uuid", "createdAt", "updatedAt", "owner", "ownerUuid", "title", "slug", "type", "data", "version", "tenant"}
+)
+
+
 def metadata_body(**overrides: Any) -> dict[str, Any]:
     """The seed's POST example, with overrides."""
     body: dict[str, Any] = {

@@ -44,6 +44,19 @@ START_TIMEOUT = 60.0
 STOP_GRACE = 2.0
 
 
+# Variables that would steer obstore's S3 client away from the test server if the machine happened to set them.
+FOREIGN_AWS_VARIABLES = (
+    "AWS_ENDPOINT",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+)
+
+
 class S3ServerUnavailable(RuntimeError):
     pass
 

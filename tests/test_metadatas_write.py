@@ -11,24 +11,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.factories import TenantKeys, metadata_body, problem, set_timestamps, violation_paths
+from tests.factories import METADATA_FIELDS, TenantKeys, metadata_body, problem, set_timestamps, violation_paths
 
 Client = TestClient[Litestar]
 
-FIELDS = {
-    "id",
-    "uuid",
-    "createdAt",
-    "updatedAt",
-    "owner",
-    "ownerUuid",
-    "title",
-    "slug",
-    "type",
-    "data",
-    "version",
-    "tenant",
-}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 PAST = dt.datetime(2018, 7, 18, 19, 20, 17, tzinfo=dt.UTC)
 PAST_TEXT = "2018-07-18T19:20:17+00:00"
@@ -77,7 +63,7 @@ def test_post_seed_example_answers_201_with_location_and_the_resource(client: Cl
     assert response.status_code == 201, response.text
     assert response.headers["content-type"].startswith("application/json")
     created = response.json()
-    assert set(created) == FIELDS
+    assert set(created) == METADATA_FIELDS
     assert {key: created[key] for key in ("owner", "ownerUuid", "title", "slug", "type", "data")} == {
         key: sent[key] for key in ("owner", "ownerUuid", "title", "slug", "type", "data")
     }
@@ -277,7 +263,7 @@ def test_put_seed_example_edits_data_only_and_bumps_version_and_updated_at(
     assert edited["createdAt"] == PAST_TEXT
     assert TIMESTAMP.match(edited["updatedAt"])
     assert edited["updatedAt"] > PAST_TEXT
-    unchanged = FIELDS - {"data", "version", "updatedAt"}
+    unchanged = METADATA_FIELDS - {"data", "version", "updatedAt"}
     assert {key: edited[key] for key in unchanged} == {key: before[key] for key in unchanged}
     assert fetch(client, tenant, created["uuid"]) == edited
 

@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from metadock.payloads.store import PayloadStore, open_store
-from tests.s3server import S3Server  # the session's server is the `s3_server` fixture of tests/conftest.py
-
-# Variables that would steer obstore's S3 client away from the test server if the machine happened to set them.
-_FOREIGN_AWS_VARIABLES = (
-    "AWS_ENDPOINT",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_REGION",
-    "AWS_ALLOW_HTTP",
-    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+from tests.s3server import (  # the session's server is the `s3_server` fixture of tests/conftest.py
+    FOREIGN_AWS_VARIABLES,
+    S3Server,
 )
 
 
@@ -34,7 +25,7 @@ def s3_store_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[S3Server], Payloa
     """Opens a store on a server, under a prefix of its own so that tests sharing a bucket never meet."""
 
     def open_on(server: S3Server) -> PayloadStore:
-        for name in _FOREIGN_AWS_VARIABLES:
+        for name in FOREIGN_AWS_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         for name, value in server.aws_env().items():
             monkeypatch.setenv(name, value)

@@ -33,7 +33,9 @@ def _missing_debian() -> list[str]:
 def _apt(*args: str) -> int:
     prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run([*prefix, "apt-get", *args], env=env, check=False).returncode
+    # Another apt run (a second install script, unattended upgrades) holds the lock for a while: wait, don't fail.
+    lock_wait = ["-o", "DPkg::Lock::Timeout=300"]
+    return subprocess.run([*prefix, "apt-get", *lock_wait, *args], env=env, check=False).returncode
 
 
 def _datasette_version() -> str | None:

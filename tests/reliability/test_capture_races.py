@@ -1,0 +1,134 @@
+"""Captures, deletes and retention pruning racing on the same runs of a live server (two worker processes) leave
+the store and the records in agreement, and every list total equal to the rows it pages through."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from pathlib import Path
+
+import httpx
+
+from metadock.kit.db import Database
+from metadock.payloads import maintenance
+from metadock.payloads.store import open_store
+from tests.factories import PAYLOADS, backdate_payload, payload_rows
+from tests.reliability.audit import assert_records_match_bytes, assert_totals_match_rows, sha256, walk_file_store
+from tests.reliability.servers import server_env, serving
+
+RUNS = (1, 2, 3)
+SEEDED = 48  # captured before the race; half of them backdated past the retention
+RETENTION_DAYS = 30
+
+
+def _body(rng: random.Random) -> bytes:
+    return rng.randbytes(rng.choice((16, 1024, 40_000)))
+
+
+async def _capture(client: httpx.AsyncClient, run: int, body: bytes) -> dict[str, object]:
+    response = await client.post(PAYLOADS, params={"flow_run_id": run, "flow_step_id": 1}, content=body)
+    assert response.status_code == 201, response.text
+    record: dict[str, object] = response.json()["data"]
+    return record
+
+
+async def _prune_until_done(database_url: str, store_url: str) -> int:
+    """The service function prune runs on, in batches of two so that its transactions interleave with the requests."""
+    database = Database(database_url, pool_size=1)
+    try:
+        return await maintenance.prune(database, open_store(store_url), older_than_days=RETENTION_DAYS, batch_size=2)
+    finally:
+        await database.dispose()
+
+
+def test_captures_deletes_and_prune_racing_leave_records_and_bytes_in_agreement(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = server_env(database_url, tmp_path)
+    store_root = tmp_path / "payloads"
+    rng = random.Random(6)
+    sent: dict[int, bytes] = {}  # record id -> the bytes the client captured
+    with serving(env, tmp_path / "server.log", "--workers", "2") as server:
+
+        async def seed() -> list[int]:
+            async with server.client() as client:
+                bodies = [(RUNS[n % 3], _body(rng)) for n in range(SEEDED)]
+                records = await asyncio.gather(*(_capture(client, run, body) for run, body in bodies))
+            for record, (_run, body) in zip(records, bodies, strict=True):
+                sent[int(str(record["id"]))] = body
+            return sorted(sent)
+
+        seeded = asyncio.run(seed())
+        expired = seeded[::2]
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=RETENTION_DAYS + 5)
+        for record_id in expired:
+            backdate_payload(database_url, record_id, long_ago)
+        # Deleted during the race: expired records (which prune is dropping at the same moment) and fresh ones, each
+        # twice at once.
+        doomed = expired[:8] + seeded[1::2][:8]
+
+        async def race() -> tuple[int, list[int]]:
+            async with server.client() as client:
+                pruning = asyncio.ensure_future(_prune_until_done(database_url, env["METADOCK_STORE_URL"]))
+                deletes = asyncio.gather(
+                    *(client.delete(f"{PAYLOADS}/{record_id}") for record_id in doomed for _twice in range(2))
+                )
+                # Captures keep coming until prune has finished, so they overlap every one of its batches.
+                while True:
+                    bodies = [(rng.choice(RUNS), _body(rng)) for _ in range(12)]
+                    records = await asyncio.gather(*(_capture(client, run, body) for run, body in bodies))
+                    for record, (_run, body) in zip(records, bodies, strict=True):
+                        sent[int(str(record["id"]))] = body
+                    if pruning.done():
+                        break
+                statuses = [response.status_code for response in await deletes]
+                return await pruning, statuses
+
+        pruned, delete_statuses = asyncio.run(race())
+
+        # Each record deleted twice at once: exactly one 204 and one 404.
+        assert sorted(delete_statuses) == sorted([204] * len(doomed) + [404] * len(doomed))
+        # Prune counts what it selected: an expired record deleted while its batch was in flight may be counted.
+        assert len(set(expired) - set(doomed)) <= pruned <= len(expired)
+
+        rows = payload_rows(database_url)
+        by_id = {row["id"]: row for row in rows}
+        assert not set(doomed) & set(by_id), "a deleted record is still there"
+        for record_id in set(expired) - set(doomed):
+            assert (by_id[record_id]["dropped"], by_id[record_id]["dropped_reason"]) == (True, "expired")
+        for record_id, row in by_id.items():
+            if not row["dropped"]:
+                assert row["sha256"] == sha256(sent[record_id]), f"record {record_id} describes other bytes"
+
+        # The bytes of a DELETE go in a background task after its response: give the last ones a moment.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert_records_match_bytes(rows, walk_file_store(store_root))
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+        async def fsck() -> maintenance.FsckReport:
+            database = Database(database_url, pool_size=1)
+            try:
+                store = open_store(env["METADOCK_STORE_URL"])
+                return await maintenance.fsck(database, store, repair=False, grace=dt.timedelta(0))
+            finally:
+                await database.dispose()
+
+        report = asyncio.run(fsck())
+        assert (report.orphaned_keys, report.missing_records) == ([], [])
+
+        async def totals() -> None:
+            async with server.client() as client:
+                assert await assert_totals_match_rows(client) == len(rows)
+                for run in RUNS:
+                    expected = sum(1 for row in rows if row["flow_run_id"] == run)
+                    assert await assert_totals_match_rows(client, flow_run_id=run) == expected
+
+        asyncio.run(totals())

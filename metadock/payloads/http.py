@@ -67,6 +67,42 @@ async def _open(store: PayloadStore, target: DownloadTarget, start: int, end: in
     return _prefetched(first, chunks)
 
 
+async def download_response(request: Request[Any, Any, Any], target: DownloadTarget) -> Response[Any]:
+    """The bytes of a payload exactly as captured, with ETag, Range and If-None-Match; shared with the web console."""
+    etag = f'"{target.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{_file_name(target)}"',
+        # The bytes are the client's: never let a browser sniff or run them.
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(None, status_code=304, headers=headers)
+    try:
+        byte_range = parse_range(request.headers.get("range"), target.size)
+    except Unsatisfiable:
+        raise AppError(
+            416, "The requested range is not satisfiable.", headers={"Content-Range": f"bytes */{target.size}"}
+        ) from None
+    start, end = (byte_range.start, byte_range.end) if byte_range else (0, target.size)
+    store = context_of(request).store
+    headers["Content-Length"] = str(end - start)
+    # Exactly as captured: given only a media type, Litestar would append "; charset=utf-8" to a text/* type,
+    # a claim about the client's bytes that may be false (a latin-1 CSV, say).
+    headers["Content-Type"] = target.content_type
+    local_path = store.local_path(target.store_key) if byte_range is None else None
+    if local_path is not None and server_sends_files(request) and local_path.is_file():
+        # The whole file from the file store: the server sends it itself, no byte through the event loop.
+        return PathSendResponse(local_path, size=target.size, media_type=target.content_type, headers=headers)
+    chunks = await _open(store, target, start, end)
+    if byte_range is None:
+        return Stream(chunks, media_type=target.content_type, headers=headers)
+    headers["Content-Range"] = byte_range.content_range(target.size)
+    return Stream(chunks, status_code=206, media_type=target.content_type, headers=headers)
+
+
 class PayloadController(Controller):
     path = "/api/v1/payload-metadata"
     tags = ["Payload Metadata"]  # noqa: RUF012 - Litestar declares it as a plain attribute
@@ -137,38 +173,7 @@ class PayloadController(Controller):
         principal: CurrentPrincipal,
     ) -> Response[Any]:
         target = await _service(request, connection, principal).download_target(payload_metadatum)
-        etag = f'"{target.sha256}"'
-        headers = {
-            "ETag": etag,
-            "Accept-Ranges": "bytes",
-            "Content-Disposition": f'attachment; filename="{_file_name(target)}"',
-            # The bytes are the client's: never let a browser sniff or run them.
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        }
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(None, status_code=304, headers=headers)
-        try:
-            byte_range = parse_range(request.headers.get("range"), target.size)
-        except Unsatisfiable:
-            raise AppError(
-                416, "The requested range is not satisfiable.", headers={"Content-Range": f"bytes */{target.size}"}
-            ) from None
-        start, end = (byte_range.start, byte_range.end) if byte_range else (0, target.size)
-        store = context_of(request).store
-        headers["Content-Length"] = str(end - start)
-        # Exactly as captured: given only a media type, Litestar would append "; charset=utf-8" to a text/* type,
-        # a claim about the client's bytes that may be false (a latin-1 CSV, say).
-        headers["Content-Type"] = target.content_type
-        local_path = store.local_path(target.store_key) if byte_range is None else None
-        if local_path is not None and server_sends_files(request) and local_path.is_file():
-            # The whole file from the file store: the server sends it itself, no byte through the event loop.
-            return PathSendResponse(local_path, size=target.size, media_type=target.content_type, headers=headers)
-        chunks = await _open(store, target, start, end)
-        if byte_range is None:
-            return Stream(chunks, media_type=target.content_type, headers=headers)
-        headers["Content-Range"] = byte_range.content_range(target.size)
-        return Stream(chunks, status_code=206, media_type=target.content_type, headers=headers)
+        return await download_response(request, target)
 
     @delete("/{payload_metadatum:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a payload (Metadock)")
     async def delete_payload(

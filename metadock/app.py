@@ -15,6 +15,7 @@ from metadock.auth.http import PUBLIC, authentication_middleware, role_guard
 from metadock.auth.login_http import login, logout
 from metadock.auth.service import ApiKeyResolver
 from metadock.auth.users import JwtResolver
+from metadock.console import console_routers
 from metadock.health import healthz, readyz
 from metadock.kit.context import STATE_KEY, AppContext
 from metadock.kit.db import Database
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metadatas_api,
             payloads_api,
             management_api,
+            *console_routers(),
         ],
         lifespan=[lifespan],
         dependencies=dependencies,

@@ -26,8 +26,10 @@ class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=None)
 
 
+# The web console authenticates its pages itself, by its session cookie (metadock/console/session.py). The APIs
+# never accept that cookie: here only the Authorization header counts, so no cross-site request rides on a login.
 authentication_middleware = DefineMiddleware(
-    _AuthenticationMiddleware, exclude=["^/docs", "^/openapi.json$"], exclude_from_auth_key=PUBLIC
+    _AuthenticationMiddleware, exclude=["^/docs", "^/openapi.json$", "^/console(/|$)"], exclude_from_auth_key=PUBLIC
 )
 
 

@@ -1,0 +1,59 @@
+"""The web console at ``/console``: server-rendered pages over the same services and permissions as the APIs."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.static_files import create_static_files_router
+
+from metadock.console import views_admin, views_auth, views_metadatas, views_runs
+from metadock.console.rendering import STATIC_DIR, handle_console_error
+from metadock.console.session import console_guard
+
+_HANDLERS = [
+    views_auth.login_page,
+    views_auth.login_submit,
+    views_auth.logout,
+    views_runs.overview,
+    views_runs.runs_list,
+    views_runs.run_detail,
+    views_runs.find_payload,
+    views_runs.payload_page,
+    views_runs.payload_download,
+    views_runs.compare,
+    views_metadatas.metadata_list,
+    views_metadatas.metadata_new,
+    views_metadatas.metadata_create,
+    views_metadatas.metadata_view,
+    views_metadatas.metadata_edit,
+    views_metadatas.metadata_update,
+    views_metadatas.metadata_confirm_delete,
+    views_metadatas.metadata_delete,
+    views_admin.keys_page,
+    views_admin.key_create,
+    views_admin.key_revoke,
+    views_admin.users_page,
+    views_admin.user_create,
+    views_admin.user_update,
+]
+
+
+def console_routers() -> list[Router]:
+    """The console's pages (session, CSRF and role checked by one guard) and its static files (public)."""
+    pages = Router(
+        path="/console",
+        route_handlers=_HANDLERS,
+        guards=[console_guard],
+        exception_handlers={Exception: handle_console_error},
+        include_in_schema=False,
+    )
+    static = create_static_files_router(
+        path="/console/static",
+        directories=[STATIC_DIR],
+        include_in_schema=False,
+        cache_control=None,
+        name="console_static",
+    )
+    return [pages, static]
+
+
+__all__ = ["console_routers"]

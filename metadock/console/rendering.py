@@ -1,0 +1,102 @@
+"""Rendering console pages: one autoescaping Jinja environment, a strict Content-Security-Policy, HTML errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+from litestar.enums import MediaType
+from litestar.response import Redirect
+
+from metadock.auth.principal import Principal, Role
+from metadock.console.session import (
+    CSRF_FIELD,
+    NotLoggedIn,
+    form_token,
+    login_redirect_target,
+    response_cookies,
+)
+from metadock.kit.errors import as_app_error
+
+PACKAGE_DIR = Path(__file__).parent
+STATIC_DIR = PACKAGE_DIR / "static"
+
+# No inline script or style anywhere: the pages' own CSS and JS are static files, so an injected <script> or style
+# attribute would not run even if escaping ever failed.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover - the loop always returns
+
+
+def utc_time(moment: dt.datetime | str | None) -> str:
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        return moment
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["bytes"] = human_bytes
+    environment.filters["utc"] = utc_time
+    environment.globals["CSRF_FIELD"] = CSRF_FIELD
+    return environment
+
+
+templates = _environment()
+
+
+def render(request: Request[Any, Any, Any], template: str, *, status: int = 200, **context: Any) -> Response[str]:
+    principal: Principal | None = request.scope.get("user")
+    html = templates.get_template(template).render(
+        request_path=request.url.path,
+        principal=principal,
+        can_write=principal is not None and principal.role.allows(Role.WRITER),
+        is_admin=principal is not None and principal.role.allows(Role.ADMIN),
+        csrf_token=form_token(request),
+        **context,
+    )
+    return Response(
+        html,
+        status_code=status,
+        media_type=MediaType.HTML,
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"},
+        cookies=response_cookies(request),
+    )
+
+
+def see_other(url: str) -> Redirect:
+    """After a form: the browser follows with a GET, so reloading the page never repeats the POST."""
+    return Redirect(url, status_code=303)
+
+
+def handle_console_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, NotLoggedIn):
+        return Redirect(login_redirect_target(request), status_code=303)
+    error = as_app_error(exc)
+    response = render(request, "error.html", status=error.status, error=error)
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,211 @@
+"""The console's HTTP behaviour without a browser: sessions, cookie flags, CSRF, roles, escaping, the API boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from metadock.app import create_app
+from metadock.settings import Settings
+from tests.console.helpers import PASSWORD, People, create_people, csrf_of
+from tests.factories import TenantKeys, capture_payload, create_tenant, metadata_body
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "console.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app_client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient[object]]:
+    settings = Settings(database_url=sqlite_url, store_url=f"file://{tmp_path / 'payloads'}", data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:  # type: ignore[arg-type]
+        yield client
+
+
+@pytest.fixture
+def acme(sqlite_url: str) -> TenantKeys:
+    return create_tenant(sqlite_url, "acme")
+
+
+@pytest.fixture
+def people(sqlite_url: str, acme: TenantKeys) -> People:
+    return create_people(sqlite_url, acme.uuid)
+
+
+def login(client: TestClient[object], email: str, password: str = PASSWORD) -> str:
+    """Log in through the form; returns the CSRF token of the page the login lands on."""
+    token = csrf_of(client.get("/console/login").text)
+    response = client.post(
+        "/console/login", data={"email": email, "password": password, "csrf_token": token, "next": "/console/metadatas"}
+    )
+    assert response.status_code == 200, response.text  # followed the 303 to the metadata list
+    assert str(response.url).endswith("/console/metadatas")
+    return csrf_of(response.text)
+
+
+def test_without_a_session_pages_redirect_to_the_login_form(app_client: TestClient[object]) -> None:
+    response = app_client.get("/console/runs?run=5", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login?next=/console/runs%3Frun%3D5"
+    assert app_client.get("/console", follow_redirects=False).status_code == 303
+    page = app_client.get("/console/login")
+    assert page.status_code == 200
+    assert 'for="email"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+
+
+def test_login_sets_a_hardened_session_cookie_and_the_api_ignores_it(
+    app_client: TestClient[object], people: People
+) -> None:
+    token = csrf_of(app_client.get("/console/login").text)
+    response = app_client.post(
+        "/console/login",
+        data={"email": people.reader, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console"
+    cookie = next(value for value in response.headers.get_list("set-cookie") if value.startswith("metadock_console="))
+    flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+    assert {"httponly", "path", "samesite"} <= flags
+    assert "Path=/console" in cookie
+    assert "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie  # plain http in development; https or production sets it
+    assert app_client.get("/console").status_code == 200
+    # The API takes credentials from the Authorization header only: the console's cookie is worth nothing there.
+    session = cookie.split(";")[0].split("=", 1)[1]
+    assert app_client.get("/metadatas", headers={"Cookie": f"metadock_console={session}"}).status_code == 401
+
+
+def test_wrong_password_shows_the_form_again(app_client: TestClient[object], people: People) -> None:
+    token = csrf_of(app_client.get("/console/login").text)
+    response = app_client.post("/console/login", data={"email": people.admin, "password": "nope", "csrf_token": token})
+    assert response.status_code == 401
+    assert "The email or password is wrong." in response.text
+    assert "metadock_console=" not in response.headers.get("set-cookie", "").replace("metadock_console_csrf", "")
+
+
+def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
+    app_client: TestClient[object], people: People, acme: TenantKeys
+) -> None:
+    token = login(app_client, people.writer)
+    form = {"owner": "o", "slug": "forged", "type": "t", "title": '{"en": "Forged"}', "data": "{}", "version": "1"}
+    for bad in ({}, {"csrf_token": "0" * 64}, {"csrf_token": token[:-1] + ("0" if token[-1] != "0" else "1")}):
+        response = app_client.post("/console/metadatas/new", data={**form, **bad})
+        assert response.status_code == 403
+        assert "did not come from this console" in response.text
+    assert app_client.get("/metadatas", headers=acme.headers("reader")).json() == []
+    # A token from another session (another login) is refused too.
+    other = TestClient(app_client.app)
+    with other:
+        other_token = login(other, people.admin)
+    assert app_client.post("/console/metadatas/new", data={**form, "csrf_token": other_token}).status_code == 403
+    # The right token works.
+    created = app_client.post("/console/metadatas/new", data={**form, "csrf_token": token})
+    assert created.status_code == 200
+    assert [item["slug"] for item in app_client.get("/metadatas", headers=acme.headers("reader")).json()] == ["forged"]
+
+
+def test_a_reader_sees_no_edit_buttons_and_a_forged_edit_is_forbidden(
+    app_client: TestClient[object], people: People, acme: TenantKeys
+) -> None:
+    created = app_client.post("/metadatas", json=metadata_body(), headers=acme.headers("writer")).json()
+    token = login(app_client, people.reader)
+    page = app_client.get(f"/console/metadatas/{created['uuid']}")
+    assert page.status_code == 200
+    assert "oauth-providers" in page.text
+    assert "/edit" not in page.text
+    assert "New metadata" not in app_client.get("/console/metadatas").text
+    form = {"csrf_token": token, "owner": "x", "slug": "x", "type": "x", "title": '{"en":"x"}', "data": "1"}
+    path = f"/console/metadatas/{created['uuid']}"
+    assert app_client.post(f"{path}/edit", data={**form, "version": "1"}).status_code == 403
+    assert app_client.post(f"{path}/delete", data={"csrf_token": token}).status_code == 403
+    assert app_client.get(f"/metadatas/{created['uuid']}", headers=acme.headers()).json()["version"] == 1
+    # Admin pages are for admins only.
+    assert app_client.get("/console/admin/keys").status_code == 403
+    assert app_client.post("/console/admin/keys", data={"csrf_token": token, "role": "admin"}).status_code == 403
+
+
+def test_invalid_json_redisplays_the_form_and_stores_nothing(
+    app_client: TestClient[object], people: People, acme: TenantKeys
+) -> None:
+    token = login(app_client, people.writer)
+    form = {"csrf_token": token, "owner": "o", "slug": "s", "type": "t", "title": '{"en": "T"}', "version": "1"}
+    response = app_client.post("/console/metadatas/new", data={**form, "data": '{"broken": '})
+    assert response.status_code == 400
+    assert "The data is not valid JSON" in response.text
+    assert "{&#34;broken&#34;: </textarea>" in response.text  # what was typed is kept (escaped)
+    assert app_client.get("/metadatas", headers=acme.headers()).json() == []
+
+
+def test_logout_revokes_the_session(app_client: TestClient[object], people: People) -> None:
+    token = login(app_client, people.reader)
+    session = app_client.cookies.get("metadock_console")
+    assert session
+    response = app_client.post("/console/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    assert 'metadock_console=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
+    # The old token is revoked, not merely forgotten by the browser.
+    app_client.cookies.set("metadock_console", session, path="/console")
+    assert app_client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_hostile_payload_content_is_shown_as_text(
+    app_client: TestClient[object], people: People, acme: TenantKeys
+) -> None:
+    hostile = b'{"name": "<script>alert(1)</script>", "x": "</code></pre><img src=x onerror=alert(2)>"}'
+    record = capture_payload(app_client, acme.headers("writer"), hostile)
+    html_record = capture_payload(
+        app_client, acme.headers("writer"), b"<script>alert(3)</script>", content_type="text/html"
+    )
+    login(app_client, people.reader)
+    for record_id in (record["id"], html_record["id"]):
+        page = app_client.get(f"/console/payloads/{record_id}")
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text
+        assert "<img src=x" not in page.text
+        assert "&lt;script&gt;alert" in page.text
+    run = app_client.get(f"/console/runs/{record['flow_run_id']}")
+    assert run.status_code == 200
+    compare = app_client.get(f"/console/compare?left={record['id']}&right={html_record['id']}")
+    assert compare.status_code == 200
+    assert "<script>alert" not in compare.text
+
+
+def test_large_payloads_are_cut_at_one_mib_and_binary_shows_as_hex(
+    app_client: TestClient[object], people: People, acme: TenantKeys
+) -> None:
+    big = b"line of text\n" * 100_000  # 1.3 MB
+    big_record = capture_payload(app_client, acme.headers("writer"), big, content_type="text/plain")
+    binary = capture_payload(
+        app_client, acme.headers("writer"), bytes(range(256)) * 4, content_type="application/octet-stream"
+    )
+    login(app_client, people.reader)
+    page = app_client.get(f"/console/payloads/{big_record['id']}")
+    assert "Only the first 1.0 MiB of 1.2 MiB are shown" in page.text
+    assert page.text.count("line of text") == 1024 * 1024 // 13
+    hex_page = app_client.get(f"/console/payloads/{binary['id']}")
+    assert "00000000" in hex_page.text
+    assert "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f" in hex_page.text
+    download = app_client.get(f"/console/payloads/{binary['id']}/download")
+    assert download.content == bytes(range(256)) * 4
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert download.headers["x-content-type-options"] == "nosniff"
+
+
+def test_another_tenants_payloads_and_metadata_are_not_found(
+    app_client: TestClient[object], people: People, sqlite_url: str
+) -> None:
+    globex = create_tenant(sqlite_url, "globex")
+    theirs = capture_payload(app_client, globex.headers("writer"), b"secret")
+    login(app_client, people.admin)
+    assert app_client.get(f"/console/payloads/{theirs['id']}").status_code == 404
+    assert app_client.get(f"/console/payloads/{theirs['id']}/download").status_code == 404
+    assert app_client.get(f"/console/runs/{theirs['flow_run_id']}").status_code == 404

@@ -21,8 +21,10 @@ from metadock.kit.context import STATE_KEY, AppContext
 from metadock.kit.db import Database
 from metadock.kit.errors import as_app_error
 from metadock.kit.http import dependencies
+from metadock.kit.logs import configure_logging
 from metadock.kit.metrics import metrics_endpoint
-from metadock.kit.observability import configure_logging, cors_config, install
+from metadock.kit.observability import cors_config, install
+from metadock.kit.request import JsonSafeRequest
 from metadock.metadatas.errors import render_problem
 from metadock.metadatas.http import MetadataController
 from metadock.payloads.errors import render_laravel
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[authentication_middleware],
         exception_handlers={Exception: handle_error},
         request_max_body_size=settings.max_body_bytes,
+        request_class=JsonSafeRequest,
         openapi_config=OpenAPIConfig(
             title="Metadock",
             version="0.1.0",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from metadock.auth import keys
+from metadock.auth.ids import is_generated_id
 from metadock.auth.principal import Principal, Role
 from metadock.auth.repository import AuthRepository
 from metadock.kit.db import Connection
@@ -130,7 +131,7 @@ class TenantService:
 
     async def revoke_key(self, key_id: str, *, tenant_id: int | None = None) -> None:
         """Revoke at once; with ``tenant_id`` (the HTTP API), only a key of that tenant can be found."""
-        if not await self.repository.revoke_key(key_id, _now(), tenant_id=tenant_id):
+        if not is_generated_id(key_id) or not await self.repository.revoke_key(key_id, _now(), tenant_id=tenant_id):
             raise not_found("No such active API key.")
 
     async def bootstrap(self) -> IssuedKey | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metadock.auth import passwords, tokens
+from metadock.auth.ids import is_generated_id
 from metadock.auth.principal import Principal, Role
 from metadock.auth.tables import users
 from metadock.auth.user_repository import EmailTaken, UserRepository
@@ -78,6 +79,8 @@ class UserService:
         return [_user(row) for row in await self.repository.list_all()]
 
     async def update(self, user_id: str, *, role: Role | None, disabled: bool | None) -> User:
+        if not is_generated_id(user_id):
+            raise not_found("No such user.")
         now = _now()
         values: dict[str, Any] = {"updated_at": now}
         if role is not None:

@@ -13,6 +13,11 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+# Each value of a filter becomes one SQL term: title values are OR-ed LIKEs and SQLite refuses an expression deeper
+# than 1,000 terms, and both drivers cap bound parameters near 32,000. A request may give one filter (or, in all,
+# the date filters) at most this many values; more is the client's mistake, not a server error.
+MAX_FILTER_VALUES = 500
+
 
 class FilterOp(enum.Enum):
     ANY_OF = "any_of"  # equal to one of the values

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from metadock.kit.errors import Violation, validation_failed
-from metadock.kit.query import Filter, FilterOp, ListQuery, Order
+from metadock.kit.query import MAX_FILTER_VALUES, Filter, FilterOp, ListQuery, Order
 
 # offset = (page - 1) * limit must fit a signed 64-bit integer on every database.
 MAX_PAGE = 10_000_000
@@ -152,6 +152,10 @@ def parse_list_query(params: Iterable[tuple[str, str]], *, default_limit: int, m
         except ValueError as error:
             violations.append(Violation(raw_name, str(error)))
 
+    too_many = f"At most {MAX_FILTER_VALUES} values are allowed."
+    violations += [Violation(name, too_many) for name, vals in values.items() if len(vals) > MAX_FILTER_VALUES]
+    if len(date_filters) > MAX_FILTER_VALUES:
+        violations.append(Violation("createdAt", f"At most {MAX_FILTER_VALUES} date filters are allowed."))
     if violations:
         raise validation_failed(violations)
     filters = [

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 
 from metadock.kit.errors import AppError, Violation, validation_failed
-from metadock.kit.query import Filter, FilterOp, ListQuery, Order
+from metadock.kit.query import MAX_FILTER_VALUES, Filter, FilterOp, ListQuery, Order
 
 ALLOWED_FILTERS = ("id", "flow_run_id", "flow_step_id", "flow_log_id")
 ALLOWED_SORTS = ("id", "created_at")
@@ -65,6 +65,8 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
         if match := _FILTER_PARAM.match(name):
             field = match["name"]
             if field in ALLOWED_FILTERS:
+                if raw.count(",") >= MAX_FILTER_VALUES:
+                    raise AppError(400, f"Requested filter `{field}` has more than {MAX_FILTER_VALUES} values.")
                 if raw.strip():
                     filters[field] = _integers(raw)
                 else:

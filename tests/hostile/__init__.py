@@ -1,0 +1,1 @@
+"""Hostile callers: cross-tenant probes, malformed and oversized input, forced failures."""

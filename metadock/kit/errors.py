@@ -11,6 +11,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+import sqlalchemy.exc
 from litestar.exceptions import HTTPException, ValidationException
 
 from metadock.kit.db import DatabaseUnavailable
@@ -77,12 +78,32 @@ def _framework_detail(status: int, exc: HTTPException) -> str:
     return str(exc.detail) if exc.detail else "The request could not be processed."
 
 
+# SQLSTATE classes of a database going away or not there yet: 08 connection exceptions, and 57P admin or crash
+# shutdown and "cannot connect now" (starting up, shutting down); not 57014, a cancelled statement.
+_UNREACHABLE_STATES = ("08", "57P")
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is gone: refused at connect (DatabaseUnavailable), or a server that dropped
+    the connection under a statement, is shutting down or still starting up (the driver's errors, as raised)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None)
+        return exc.connection_invalidated or (isinstance(state, str) and state.startswith(_UNREACHABLE_STATES))
+    if isinstance(exc, BaseExceptionGroup):
+        # Litestar groups what a dependency raised while cleaning up: a transaction whose rollback met a dead server.
+        return all(_database_unreachable(inner) for inner in exc.exceptions)
+    return False
+
+
 def as_app_error(exc: Exception) -> AppError:
     """Translate anything raised while serving into an :class:`AppError`, logging what a client must not see."""
     if isinstance(exc, AppError):
         return exc
-    if isinstance(exc, DatabaseUnavailable):
-        logger.warning("database unavailable: %s", exc.__cause__.__class__.__name__ if exc.__cause__ else "unknown")
+    if _database_unreachable(exc):
+        cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
+        logger.warning("database unavailable: %s", cause.__class__.__name__ if cause else "unknown")
         return service_unavailable("The database is unavailable; retry shortly.")
     if isinstance(exc, ValidationException):
         return validation_failed(

@@ -46,8 +46,12 @@ def human_bytes(size: int | None) -> str:
 def utc_time(moment: dt.datetime | str | None) -> str:
     if moment is None:
         return "—"
-    if isinstance(moment, str):
-        return moment
+    if isinstance(moment, str):  # the APIs' own formats (Laravel's ...Z, ISO 8601 with an offset)
+        try:
+            parsed = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            return moment
+        return utc_time(parsed)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from pydantic import SecretStr
 
 from metadock.app import create_app
-from metadock.kit.observability import JsonFormatter
+from metadock.kit.logs import JsonFormatter
 from metadock.settings import Settings
 from tests.factories import PAYLOADS, TenantKeys, capture_payload, metadata_body
 

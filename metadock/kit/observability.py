@@ -8,19 +8,10 @@ handler, inside the exception handling, and never see a request that matched no 
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import datetime as dt
-import json
 import logging
-import logging.handlers
-import queue
 import re
-import sys
-import threading
 import time
 import uuid
-from contextvars import ContextVar
 from typing import Any, Final
 
 from litestar import Litestar
@@ -28,6 +19,7 @@ from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from metadock.kit.logs import current_request_id
 from metadock.kit.metrics import CAPTURE_METHOD, CAPTURE_ROUTE, METRICS_STATE_KEY, Metrics
 from metadock.settings import Settings
 
@@ -47,9 +39,6 @@ _SECURITY_HEADERS: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
-
-# The current request's id, so that any log line written while serving it (not only the access line) carries it.
-current_request_id: ContextVar[str | None] = ContextVar("metadock_request_id", default=None)
 
 
 def request_id_from(scope: Scope) -> str:
@@ -141,79 +130,8 @@ def _log_access(request_id: str, method: str, route: str, status: int, seconds: 
         "duration_ms": round(seconds * 1000, 3),
         "tenant": tenant,
     }
-    access_logger.info(json.dumps(fields), extra={"access": fields})
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: what log shippers parse without a grok pattern."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-        }
-        access = getattr(record, "access", None)
-        if isinstance(access, dict):
-            line.update(access)  # the access fields at the top level, not as an escaped string
-        else:
-            line["message"] = record.getMessage()
-            if (request_id := current_request_id.get()) is not None:
-                line["request_id"] = request_id
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
-
-
-class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    """Formats in the caller, hands the line to the writer thread, and drops it if the writer has fallen behind.
-
-    Serving must never wait on stdout: when nobody reads the pipe (a stalled log shipper, a parent process that
-    stopped reading), a blocking write would freeze every request. Losing log lines under that pressure is the lesser
-    harm. Its class also marks the handler we installed, so building the app again (tests, workers) adds no second.
-    """
-
-    def enqueue(self, record: logging.LogRecord) -> None:
-        # Deliberately silent: reporting the drop would write to a stream that is just as stuck.
-        with contextlib.suppress(queue.Full):
-            self.queue.put_nowait(record)
-
-
-_LOG_QUEUE_SIZE: Final = 10_000
-
-
-def _write_lines(lines: queue.Queue[logging.LogRecord | None], writer: logging.Handler) -> None:
-    while (record := lines.get()) is not None:
-        writer.handle(record)
-
-
-def configure_logging() -> None:
-    """JSON lines on stdout for the ``metadock`` loggers, written by a thread of their own.
-
-    The handler goes on the ``metadock`` logger, not the root: the root's handlers belong to whoever runs us
-    (pytest's caplog, an embedding application), and ``propagate`` stays on so they still see every record.
-    """
-    logger = logging.getLogger("metadock")
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
-    if any(isinstance(handler, _DroppingQueueHandler) for handler in logger.handlers):
-        return
-    lines: queue.Queue[logging.LogRecord | None] = queue.Queue(maxsize=_LOG_QUEUE_SIZE)
-    handler = _DroppingQueueHandler(lines)
-    handler.setFormatter(JsonFormatter())  # prepare() formats in the caller, where the request id is known
-    writer = logging.StreamHandler(sys.stdout)
-    writer.setFormatter(logging.Formatter("%(message)s"))  # the message is already the JSON line
-    thread = threading.Thread(target=_write_lines, args=(lines, writer), name="metadock-log-writer", daemon=True)
-    thread.start()
-
-    def flush_at_exit() -> None:
-        # Bounded wait: the lines queued before exit get out unless stdout itself is stuck.
-        with contextlib.suppress(queue.Full):
-            lines.put_nowait(None)
-        thread.join(timeout=2.0)
-
-    atexit.register(flush_at_exit)
-    logger.addHandler(handler)
+    # The message is formatted only if a plain-text handler asks for it; ours writes the fields as JSON.
+    access_logger.info("%s %s %s", method, route, status, extra={"access": fields})
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:

@@ -24,6 +24,7 @@ from metadock.kit.http import dependencies
 from metadock.kit.logs import configure_logging
 from metadock.kit.metrics import metrics_endpoint
 from metadock.kit.observability import cors_config, install
+from metadock.kit.openapi import with_links
 from metadock.kit.request import JsonSafeRequest
 from metadock.metadatas.errors import render_problem
 from metadock.metadatas.http import MetadataController
@@ -45,7 +46,7 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
 
 @get("/openapi.json", opt={PUBLIC: True}, include_in_schema=False)
 async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return request.app.openapi_schema.to_schema()
+    return with_links(request.app.openapi_schema.to_schema())
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

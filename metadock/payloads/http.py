@@ -28,6 +28,12 @@ from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope
 from metadock.payloads.service import DownloadTarget, PayloadService, gone
 from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable, StoreUnavailable
 
+# Read from the raw query by parse_capture_params; listed here so the OpenAPI document (and clients built from it)
+# know them.
+_CAPTURE_PARAMETERS = [
+    (name, "positive integer", f"The flow's {name.removesuffix('_id').replace('_', ' ')} id.")
+    for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id")
+]
 _SAFE_EXTENSIONS = {".json", ".xml", ".csv", ".txt", ".html", ".yaml", ".pdf", ".zip", ".gz", ".edi"}
 
 
@@ -121,7 +127,17 @@ class PayloadController(Controller):
         links, meta = paginate(urls, page=query.page, per_page=query.per_page, total=page.total, count=len(page.items))
         return PayloadRecordList(data=page.items, links=links, meta=meta)
 
-    @post("/", status_code=HTTP_201_CREATED, request_max_body_size=None, summary="Capture a payload (Metadock)")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        request_max_body_size=None,
+        summary="Capture a payload (Metadock)",
+        operation_class=operation_with_query(
+            _CAPTURE_PARAMETERS,
+            required=("flow_run_id", "flow_step_id"),
+            raw_body="The payload's bytes, kept exactly, with the request's Content-Type.",
+        ),
+    )
     async def capture_payload(
         self, request: Request[Any, Any, Any], principal: CurrentPrincipal
     ) -> Response[PayloadRecordEnvelope]:

@@ -35,7 +35,7 @@ class AuthRepository:
         self.connection = connection
 
     async def find_key_by_hash(self, key_hash: str) -> Any | None:
-        return (await self.connection.execute(_KEY_BY_HASH, {"key_hash": key_hash})).mappings().first()
+        return await self.connection.fetch_one(_KEY_BY_HASH, {"key_hash": key_hash})
 
     async def count_tenants(self) -> int:
         return int((await self.connection.execute(select(func.count()).select_from(tenants))).scalar_one())

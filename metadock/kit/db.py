@@ -15,19 +15,21 @@ from __future__ import annotations
 import abc
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import sqlalchemy.exc
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, create_engine, event, make_url, text
+from sqlalchemy import JSON, DateTime, MetaData, Select, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Dialect, Engine, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
+
+from metadock.kit import prepared
 
 metadata = MetaData(
     naming_convention={
@@ -82,6 +84,11 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]: ...
 
+    async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
+        """The first row of a statement built once (at import), as a mapping; the hot single-row reads use it."""
+        row = (await self.execute(statement, parameters)).mappings().first()
+        return cast("Mapping[str, Any] | None", row)  # keys are column names: the statements select columns
+
 
 class _SqliteConnection(Connection):
     __slots__ = ("_connection",)
@@ -95,6 +102,10 @@ class _SqliteConnection(Connection):
 
     async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
         return self._connection.execute(statement, parameters)
+
+    async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
+        driver = self._connection.connection.driver_connection
+        return prepared.fetch_one(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
 
 
 class _PostgresConnection(Connection):
@@ -141,7 +152,9 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: SyncConnection) -> None:
         # Straight to the driver: through exec_driver_sql, BEGIN alone cost ~60 µs of execution-context set-up.
-        connection.connection.driver_connection.execute("BEGIN")
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a connection that is beginning a transaction is open
+        driver.execute("BEGIN")
 
 
 class Database:

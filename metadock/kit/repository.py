@@ -47,8 +47,7 @@ class TenantScopedRepository:
             statement = _ONE_BY[cache_key] = select(self.table).where(
                 self.table.c.tenant_id == bindparam("scope_tenant_id"), self.table.c[key] == bindparam("key_value")
             )
-        result = await self.connection.execute(statement, {"scope_tenant_id": self.tenant_id, "key_value": value})
-        return result.mappings().first()
+        return await self.connection.fetch_one(statement, {"scope_tenant_id": self.tenant_id, "key_value": value})
 
     def _update(self) -> Update:
         return update(self.table).where(self._tenant_clause)

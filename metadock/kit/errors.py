@@ -81,16 +81,25 @@ def _framework_detail(status: int, exc: HTTPException) -> str:
 # SQLSTATE classes of a database going away or not there yet: 08 connection exceptions, and 57P admin or crash
 # shutdown and "cannot connect now" (starting up, shutting down); not 57014, a cancelled statement.
 _UNREACHABLE_STATES = ("08", "57P")
+_SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 def _database_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database is gone: refused at connect (DatabaseUnavailable), or a server that dropped
-    the connection under a statement, is shutting down or still starting up (the driver's errors, as raised)."""
+    """Whether ``exc`` means the database is gone for now: refused at connect (DatabaseUnavailable), a server that
+    dropped the connection under a statement, is shutting down or still starting up, or a SQLite database locked by
+    another writer past the busy timeout (the drivers' errors, as raised)."""
     if isinstance(exc, DatabaseUnavailable):
         return True
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         state = getattr(exc.orig, "sqlstate", None)
-        return exc.connection_invalidated or (isinstance(state, str) and state.startswith(_UNREACHABLE_STATES))
+        # SQLite's BUSY and LOCKED (the low byte of an extended code): another writer held the database past the
+        # busy timeout. As temporary as a PostgreSQL restart.
+        sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+        return (
+            exc.connection_invalidated
+            or (isinstance(state, str) and state.startswith(_UNREACHABLE_STATES))
+            or (isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY_CODES)
+        )
     if isinstance(exc, BaseExceptionGroup):
         # Litestar groups what a dependency raised while cleaning up: a transaction whose rollback met a dead server.
         return all(_database_unreachable(inner) for inner in exc.exceptions)

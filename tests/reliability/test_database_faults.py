@@ -1,20 +1,27 @@
 """A PostgreSQL outage under a live server (two workers): every request answers 503 in its API's dialect,
 ``/readyz`` says so, a capture caught by the outage leaves no bytes behind, and service resumes by itself once the
-database is back, without restarting Metadock."""
+database is back, without restarting Metadock. SQLite's equivalent, a database locked by another writer for longer
+than the busy timeout, is a 503 too."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from litestar.testing import TestClient
 
-from tests.factories import PAYLOADS, laravel_error, metadata_body, payload_rows, problem
+from metadock.app import create_app
+from metadock.settings import Settings
+from tests.factories import PAYLOADS, create_tenant, laravel_error, metadata_body, payload_rows, problem
 from tests.reliability.audit import assert_records_match_bytes, assert_totals_match_rows, walk_file_store
 from tests.reliability.servers import PrivatePostgres, ServerGroup, private_postgres, server_env, serving
 
+CAPTURE = {"flow_run_id": 1, "flow_step_id": 1}
 # Enough tries to meet both workers and their pooled connections (which went stale when the database went away).
 TRIES = 6
 
@@ -119,3 +126,26 @@ def test_a_database_outage_is_503_everywhere_and_service_resumes_without_a_resta
             assert statuses[200] + statuses[201] > 0, statuses
             # No record without bytes, no bytes without a record.
             assert_records_match_bytes(payload_rows(database.url), walk_file_store(store_root))
+
+
+def test_a_sqlite_database_locked_past_the_busy_timeout_is_503_and_keeps_no_bytes(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    database_file = tmp_path / "metadock.db"
+    shutil.copyfile(sqlite_template, database_file)
+    url = f"sqlite:///{database_file}"
+    tenant = create_tenant(url, "acme")
+    settings = Settings(database_url=url, store_url=f"file://{tmp_path / 'payloads'}", data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:  # type: ignore[arg-type]
+        other_writer = sqlite3.connect(database_file, isolation_level=None)
+        other_writer.execute("BEGIN IMMEDIATE")  # e.g. an operator's sqlite3 shell in the middle of an UPDATE
+        try:
+            response = client.post(PAYLOADS, params=CAPTURE, content=b"{}", headers=tenant.headers())
+        finally:
+            other_writer.close()
+        assert "unavailable" in laravel_error(response, 503)["message"]
+        assert response.headers["retry-after"]
+        assert walk_file_store(tmp_path / "payloads").objects == {}
+        assert client.get(PAYLOADS, headers=tenant.headers()).json()["meta"]["total"] == 0
+        again = client.post(PAYLOADS, params=CAPTURE, content=b"{}", headers=tenant.headers())
+        assert again.status_code == 201, again.text

@@ -1,6 +1,6 @@
-"""What a client paging through ``/api/v1/payload-metadata`` sees when records arrive or go between two of its
-pages. Pages are offset pages, each read at its own moment; these tests pin down the consequences (the README's
-"Pagination under concurrent writes" states them):
+"""What a client paging through ``/api/v1/payload-metadata`` (and ``/metadatas``, built on the same pages) sees
+when records arrive or go between two of its pages. Pages are offset pages, each read at its own moment; these
+tests pin down the consequences (the README's "Pagination under concurrent writes" states them):
 
 * sorted by ascending id (the default), new records land after every existing one: a scan sees each record that
   existed when it started exactly once, in order, and records added meanwhile at its end;
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from tests.factories import PAYLOADS, TenantKeys, add_payload_records
+from tests.factories import PAYLOADS, TenantKeys, add_metadatas, add_payload_records, metadata_body
 
 PER_PAGE = 5
 EXISTING = 12
@@ -105,3 +105,24 @@ def test_a_deletion_behind_the_scan_makes_it_miss_a_record(
     skipped = existing[PER_PAGE]
     assert skipped not in seen
     assert seen == [record_id for record_id in existing if record_id != skipped]
+
+
+def test_metadatas_in_their_default_order_are_seen_once_each_while_new_ones_arrive(
+    client: TestClient[object], database_url: str, tenant: TenantKeys
+) -> None:
+    existing = [
+        item["id"] for item in add_metadatas(database_url, tenant.uuid, [metadata_body(slug=f"m{n}") for n in range(7)])
+    ]
+    seen: list[int] = []
+    page = 1
+    while True:
+        response = client.get("/metadatas", params={"limit": 3, "page": page}, headers=tenant.headers())
+        assert response.status_code == 200, response.text
+        seen.extend(item["id"] for item in response.json())
+        if len(response.json()) < 3:
+            break
+        add_metadatas(database_url, tenant.uuid, [metadata_body(slug=f"new{page}")])
+        page += 1
+
+    assert seen[: len(existing)] == existing
+    assert seen == sorted(set(seen))

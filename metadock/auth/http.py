@@ -7,22 +7,62 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.types import Receive, Scope, Send
 
 from metadock.auth.principal import Principal, Role
 from metadock.auth.service import authenticate
 from metadock.kit.context import context_of
+from metadock.kit.db import OpenTransaction
 from metadock.kit.errors import forbidden
+from metadock.kit.http import stash_request_transaction, take_request_transaction
 
 PUBLIC = "public"  # route opt key: no credential needed
 ROLE = "role"  # route opt key: the least role allowed; defaults by method below
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# Handlers that take the request's connection, by handler: decided once, from their signatures.
+_TAKES_CONNECTION: dict[int, bool] = {}
+
+
+def _takes_connection(handler: BaseRouteHandler) -> bool:
+    known = _TAKES_CONNECTION.get(id(handler))
+    if known is None:
+        known = _TAKES_CONNECTION[id(handler)] = "connection" in handler.parsed_fn_signature.parameters
+    return known
+
+
 class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    """Authenticates with the request's first read, in the transaction the request goes on to use.
+
+    A read handler continues that transaction (see ``provide_connection``), which saves a pool checkout, a
+    BEGIN and a COMMIT per request. Everything else commits it at once: a write must not start from a SQLite
+    snapshot taken before its body arrived (other writers may commit meanwhile, and SQLite cannot upgrade such a
+    snapshot to a write), and a capture or download must not hold a connection while bytes stream.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            leftover = take_request_transaction(scope)  # begun, but the handler never got to it (an error before)
+            if leftover is not None:
+                await leftover.rollback()
+
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         context = context_of(connection)
-        async with context.database.transaction() as db:
-            principal = await authenticate(connection.headers.get("authorization"), db, context.resolvers)
+        transaction = await OpenTransaction.begin(context.database)
+        try:
+            principal = await authenticate(
+                connection.headers.get("authorization"), transaction.connection, context.resolvers
+            )
+        except BaseException:
+            await transaction.rollback()
+            raise
+        if connection.scope["method"] in _READ_METHODS and _takes_connection(connection.route_handler):  # type: ignore[typeddict-item]
+            stash_request_transaction(connection.scope, transaction)
+        else:
+            await transaction.commit()
         return AuthenticationResult(user=principal, auth=None)
 
 

@@ -16,7 +16,7 @@ import abc
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -155,6 +155,41 @@ def _configure_sqlite(engine: Engine) -> None:
         driver = connection.connection.driver_connection
         assert driver is not None  # a connection that is beginning a transaction is open
         driver.execute("BEGIN")
+
+
+class _RolledBack(Exception):
+    """Thrown into a transaction to end it with a rollback."""
+
+
+class OpenTransaction:
+    """A transaction begun in one place and finished in another, exactly once.
+
+    Authentication begins the request's transaction (the credential lookup is its first read) and the request's
+    connection dependency finishes it; whoever began it rolls back what nobody finished.
+    """
+
+    __slots__ = ("_manager", "_open", "connection")
+
+    def __init__(self, manager: AbstractAsyncContextManager[Connection], connection: Connection) -> None:
+        self._manager = manager
+        self._open = True
+        self.connection = connection
+
+    @classmethod
+    async def begin(cls, database: Database) -> OpenTransaction:
+        manager = database.transaction()
+        return cls(manager, await manager.__aenter__())
+
+    async def commit(self) -> None:
+        if self._open:
+            self._open = False
+            await self._manager.__aexit__(None, None, None)
+
+    async def rollback(self) -> None:
+        if self._open:
+            self._open = False
+            error = _RolledBack()
+            await self._manager.__aexit__(_RolledBack, error, None)
 
 
 class Database:

@@ -32,11 +32,9 @@ async def prune(database: Database, store: PayloadStore, *, older_than_days: int
     pruned = 0
     while True:
         async with database.transaction() as connection:
-            repository = PayloadMaintenanceRepository(connection)
-            batch = await repository.expired_batch(cutoff, batch_size)
-            if not batch:
-                return pruned
-            await repository.mark_dropped([row["id"] for row in batch], "expired", _now())
+            batch = await PayloadMaintenanceRepository(connection).drop_expired_batch(cutoff, batch_size, _now())
+        if not batch:
+            return pruned
         for row in batch:
             await store.delete(row["store_key"])
         pruned += len(batch)

@@ -97,12 +97,25 @@ class PayloadMaintenanceRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    async def expired_batch(self, cutoff: dt.datetime, limit: int) -> list[Any]:
-        statement = (
-            select(_c.id, _c.store_key)
+    async def drop_expired_batch(self, cutoff: dt.datetime, limit: int, now: dt.datetime) -> list[Any]:
+        """Mark up to ``limit`` live payloads captured before ``cutoff`` dropped (``expired``); return the ids and
+        store keys of those this statement changed.
+
+        One statement, not a read then a write: on SQLite a transaction that reads first and writes later fails at
+        once ("database is locked", no busy wait) if another writer committed in between, as a serving Metadock does
+        all the time; a single UPDATE takes the write lock first and waits its turn.
+        """
+        batch = (
+            select(_c.id)
             .where(_c.dropped.is_(False), _c.created_at < cutoff)
             .order_by(_c.created_at, _c.id)
             .limit(limit)
+        )
+        statement = (
+            update(payload_metadata)
+            .where(_c.id.in_(batch), _c.dropped.is_(False))
+            .values(dropped=True, dropped_reason="expired", updated_at=now)
+            .returning(_c.id, _c.store_key)
         )
         return list((await self.connection.execute(statement)).mappings())
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import shutil
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import httpx
 from metadock.kit.db import Database
 from metadock.payloads import maintenance
 from metadock.payloads.store import open_store
-from tests.factories import PAYLOADS, backdate_payload, payload_rows
+from tests.factories import PAYLOADS, add_payload_records, backdate_payload, create_tenant, payload_rows
 from tests.reliability.audit import assert_records_match_bytes, assert_totals_match_rows, sha256, walk_file_store
 from tests.reliability.servers import server_env, serving
 
@@ -132,3 +135,25 @@ def test_captures_deletes_and_prune_racing_leave_records_and_bytes_in_agreement(
                     assert await assert_totals_match_rows(client, flow_run_id=run) == expected
 
         asyncio.run(totals())
+
+
+def test_prune_on_sqlite_waits_for_a_writer_that_commits_meanwhile(tmp_path: Path, sqlite_template: Path) -> None:
+    """A serving Metadock commits all the time; prune must queue behind those writes, not fail on them."""
+    database_file = tmp_path / "metadock.db"
+    shutil.copyfile(sqlite_template, database_file)
+    url = f"sqlite:///{database_file}"
+    tenant = create_tenant(url, "acme")
+    records = add_payload_records(url, tenant.uuid, [{}, {}, {}])
+    for record in records:
+        backdate_payload(url, record["id"], dt.datetime.now(dt.UTC) - dt.timedelta(days=RETENTION_DAYS + 1))
+    writer = sqlite3.connect(database_file, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE payload_metadata SET flow_log_id = 7 WHERE id = ?", (records[0]["id"],))
+    commit_soon = threading.Timer(0.5, lambda: (writer.execute("COMMIT"), writer.close()))
+    commit_soon.start()
+    try:
+        pruned = asyncio.run(_prune_until_done(url, f"file://{tmp_path / 'payloads'}"))
+    finally:
+        commit_soon.join()
+    assert pruned == len(records)
+    assert [(row["dropped"], row["dropped_reason"]) for row in payload_rows(url)] == [(True, "expired")] * len(records)

@@ -11,7 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from metadock.auth.admin_http import ApiKeyController, UserController
-from metadock.auth.http import PUBLIC, authentication_middleware, role_guard
+from metadock.auth.http import PUBLIC, authentication_middleware
 from metadock.auth.login_http import login, logout
 from metadock.auth.service import ApiKeyResolver
 from metadock.auth.users import JwtResolver
@@ -70,11 +70,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await database.dispose()
 
-    metadatas_api = Router(path="/", route_handlers=[MetadataController], guards=[role_guard])
-    payloads_api = Router(path="/", route_handlers=[PayloadController], guards=[role_guard])
-    management_api = Router(
-        path="/", route_handlers=[ApiKeyController, UserController, login, logout], guards=[role_guard]
-    )
+    metadatas_api = Router(path="/", route_handlers=[MetadataController])
+    payloads_api = Router(path="/", route_handlers=[PayloadController])
+    management_api = Router(path="/", route_handlers=[ApiKeyController, UserController, login, logout])
 
     app = Litestar(
         route_handlers=[

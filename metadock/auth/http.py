@@ -1,4 +1,4 @@
-"""Authentication is default-deny: the middleware guards every route not marked public; the guard enforces roles."""
+"""Default-deny: the middleware authenticates every route not marked public and enforces the route's least role."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.types import Receive, Scope, Send
 
-from metadock.auth.principal import Principal, Role
+from metadock.auth.principal import Role
 from metadock.auth.service import authenticate
 from metadock.kit.context import context_of
 from metadock.kit.db import OpenTransaction
@@ -51,15 +51,21 @@ class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         context = context_of(connection)
+        method: str = connection.scope["method"]  # type: ignore[typeddict-item]
+        handler = connection.route_handler
         transaction = await OpenTransaction.begin(context.database)
         try:
             principal = await authenticate(
                 connection.headers.get("authorization"), transaction.connection, context.resolvers
             )
+            # Authorization here rather than in a route guard: Litestar copies the handler for every guard call,
+            # a cost on every request, and the role is known right now.
+            if not principal.role.allows(required_role(handler, method)):
+                raise forbidden()
         except BaseException:
             await transaction.rollback()
             raise
-        if connection.scope["method"] in _READ_METHODS and _takes_connection(connection.route_handler):  # type: ignore[typeddict-item]
+        if method in _READ_METHODS and _takes_connection(handler):
             stash_request_transaction(connection.scope, transaction)
         else:
             await transaction.commit()
@@ -78,16 +84,3 @@ def required_role(handler: BaseRouteHandler, method: str) -> Role:
     if declared is not None:
         return Role(declared)
     return Role.READER if method in _READ_METHODS else Role.WRITER
-
-
-async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Async on purpose: Litestar runs a synchronous guard in a worker thread, a hop on every request."""
-    if handler.opt.get(PUBLIC):
-        return
-    if connection.scope["method"] == "OPTIONS":  # type: ignore[typeddict-item]
-        # The middleware leaves OPTIONS unauthenticated (CORS preflights carry no credentials); Litestar answers it
-        # itself with only an Allow header, so there is no principal and nothing to guard.
-        return
-    principal: Principal = connection.user
-    if not principal.role.allows(required_role(handler, connection.scope["method"])):  # type: ignore[typeddict-item]
-        raise forbidden()

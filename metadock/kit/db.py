@@ -207,6 +207,7 @@ class Database:
                 self.url,
                 connect_args={"check_same_thread": False},
                 json_serializer=_json_serializer,
+                json_deserializer=msgspec.json.decode,
                 pool_size=pool_size,
                 max_overflow=pool_size,
             )
@@ -219,6 +220,7 @@ class Database:
             self._async = create_async_engine(
                 self.url,
                 json_serializer=_json_serializer,
+                json_deserializer=msgspec.json.decode,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=True,

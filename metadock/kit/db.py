@@ -84,6 +84,16 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]: ...
 
+    async def start_writing(self) -> None:
+        """Call before the first write of a transaction whose reads came before an ``await`` that yielded.
+
+        On SQLite a read snapshot cannot become a write once another connection has committed after it was taken
+        (SQLITE_BUSY_SNAPSHOT, at once, whatever the busy timeout), so the reads' transaction ends here and the
+        writes begin a fresh one; whatever the transaction wrote before is committed then, so call it after reads
+        only. PostgreSQL reads at read committed and needs nothing.
+        """
+        return
+
     async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
         """The first row of a statement built once (at import), as a mapping; the hot single-row reads use it."""
         row = (await self.execute(statement, parameters)).mappings().first()
@@ -102,6 +112,13 @@ class _SqliteConnection(Connection):
 
     async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
         return self._connection.execute(statement, parameters)
+
+    async def start_writing(self) -> None:
+        # Behind SQLAlchemy's back on purpose: its transaction stays open and commits what follows at the end.
+        driver = self._connection.connection.driver_connection
+        assert driver is not None
+        driver.execute("COMMIT")
+        driver.execute("BEGIN")
 
     async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
         driver = self._connection.connection.driver_connection

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -99,6 +99,10 @@ class Connection(abc.ABC):
         row = (await self.execute(statement, parameters)).mappings().first()
         return cast("Mapping[str, Any] | None", row)  # keys are column names: the statements select columns
 
+    async def fetch_all(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """Every row of a statement built once and kept (a list shape), as mappings."""
+        return [cast("Mapping[str, Any]", row) for row in (await self.execute(statement, parameters)).mappings()]
+
 
 class _SqliteConnection(Connection):
     __slots__ = ("_connection",)
@@ -123,6 +127,10 @@ class _SqliteConnection(Connection):
     async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
         driver = self._connection.connection.driver_connection
         return prepared.fetch_one(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
+
+    async def fetch_all(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+        driver = self._connection.connection.driver_connection
+        return prepared.fetch_all(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
 
 
 class _PostgresConnection(Connection):

@@ -1,4 +1,4 @@
-"""Hot single-row reads on SQLite, run on the driver with the plan SQLAlchemy compiled once.
+"""Hot reads on SQLite, run on the driver with the plan SQLAlchemy compiled once.
 
 Every authenticated request looks up its credential and most reads fetch one row by key. On SQLite such a query
 takes a few microseconds, while SQLAlchemy's per-execution machinery around it (execution context, events, result
@@ -57,10 +57,9 @@ def _plan(statement: Select[Any], dialect: Dialect) -> _Plan:
     )
 
 
-def fetch_one(
+def _run(
     driver: sqlite3.Connection, dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The first row of ``statement`` (built once, at import) as a dict, or None."""
+) -> tuple[_Plan, sqlite3.Cursor]:
     plan = _PLANS.get(id(statement))
     if plan is None:
         plan = _PLANS[id(statement)] = _plan(statement, dialect)
@@ -70,13 +69,31 @@ def fetch_one(
         for value, process in zip((values[name] for name in plan.bind_names), plan.bind_processors, strict=True)
     )
     try:
-        row = driver.execute(plan.sql, arguments).fetchone()
+        return plan, driver.execute(plan.sql, arguments)
     except sqlite3.Error as error:
         # The same exception types as the ordinary path, so error handling upstream does not care which ran.
         raise sqlalchemy.exc.DBAPIError.instance(plan.sql, arguments, error, sqlite3.Error) from error
-    if row is None:
-        return None
+
+
+def _as_dict(plan: _Plan, row: tuple[Any, ...]) -> dict[str, Any]:
     return {
         key: value if process is None else process(value)
         for key, value, process in zip(plan.keys, row, plan.result_processors, strict=True)
     }
+
+
+def fetch_one(
+    driver: sqlite3.Connection, dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The first row of ``statement`` (built once and kept) as a dict, or None."""
+    plan, cursor = _run(driver, dialect, statement, parameters)
+    row = cursor.fetchone()
+    return None if row is None else _as_dict(plan, row)
+
+
+def fetch_all(
+    driver: sqlite3.Connection, dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every row of ``statement`` (built once and kept) as dicts."""
+    plan, cursor = _run(driver, dialect, statement, parameters)
+    return [_as_dict(plan, row) for row in cursor.fetchall()]

@@ -6,15 +6,28 @@ A row of another tenant is invisible: it is never selected, updated or deleted, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Delete, Select, Table, Update, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Delete, Integer, Select, Table, Update, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.db import Connection
 from metadock.kit.query import Filter, FilterOp, ListQuery
 
 _ONE_BY: dict[tuple[str, str], Select[Any]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatements:
+    page: Select[Any]
+    count: Select[Any]
+    prepared: bool  # built once and kept: may take the driver-level path (kit/prepared.py)
+
+
+_LIST_SHAPES: dict[tuple[Any, ...], ListStatements] = {}
+_MAX_LIST_SHAPES = 1_000
+_MAX_CACHED_VALUES = 8
 
 
 def escape_like(value: str) -> str:
@@ -55,24 +68,32 @@ class TenantScopedRepository:
     def _delete(self) -> Delete:
         return delete(self.table).where(self._tenant_clause)
 
-    def _where(self, query: ListQuery) -> list[ColumnElement[bool]]:
-        return [self._filter_clause(item) for item in query.filters]
-
-    def _filter_clause(self, item: Filter) -> ColumnElement[bool]:
+    def _filter_clause(self, index: int, item: Filter) -> ColumnElement[bool]:
+        """The clause of the ``index``-th filter, its values as bound parameters (see :meth:`_filter_values`)."""
         column = self.columns[item.field]
+        values = [bindparam(f"filter_{index}_{n}", type_=column.type) for n in range(len(item.values))]
         match item.op:
             case FilterOp.ANY_OF:
-                return column == item.values[0] if len(item.values) == 1 else column.in_(item.values)
+                return column == values[0] if len(values) == 1 else column.in_(values)
             case FilterOp.CONTAINS_ANY:
-                return or_(*(column.like(f"%{escape_like(str(value))}%", escape="\\") for value in item.values))
+                return or_(*(column.like(value, escape="\\") for value in values))
             case FilterOp.BEFORE:
-                return and_(*(column <= value for value in item.values))
+                return and_(*(column <= value for value in values))
             case FilterOp.STRICTLY_BEFORE:
-                return and_(*(column < value for value in item.values))
+                return and_(*(column < value for value in values))
             case FilterOp.AFTER:
-                return and_(*(column >= value for value in item.values))
+                return and_(*(column >= value for value in values))
             case FilterOp.STRICTLY_AFTER:
-                return and_(*(column > value for value in item.values))
+                return and_(*(column > value for value in values))
+
+    @staticmethod
+    def _filter_values(query: ListQuery) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for index, item in enumerate(query.filters):
+            for n, value in enumerate(item.values):
+                is_pattern = item.op is FilterOp.CONTAINS_ANY
+                values[f"filter_{index}_{n}"] = f"%{escape_like(str(value))}%" if is_pattern else value
+        return values
 
     def _order_by(self, query: ListQuery) -> list[ColumnElement[Any]]:
         clauses: list[ColumnElement[Any]] = []
@@ -84,32 +105,65 @@ class TenantScopedRepository:
             clauses.append(self.columns[self.tie_breaker].asc())
         return clauses
 
-    async def _page(self, query: ListQuery, columns: Sequence[Any] = ()) -> tuple[list[Any], int]:
-        """A page of rows (``columns`` of them, or whole rows) and the exact total of the filtered list."""
-        where = self._where(query)
+    def _list_statements(self, query: ListQuery, columns: Sequence[Any]) -> ListStatements:
+        """The page and count statements of the query's shape (which filters with how many values, which order),
+        every value a bound parameter. Built once per shape: building and keying a statement cost more than
+        SQLite running it. Shapes with many values are built each time, so the cache stays small."""
+        shape = (
+            self.table.name,
+            tuple(id(column) for column in columns),
+            tuple((item.field, item.op, len(item.values)) for item in query.filters),
+            tuple((order.field, order.descending) for order in query.order),
+        )
+        statements = _LIST_SHAPES.get(shape)
+        if statements is not None:
+            return statements
+        tenant = self.table.c.tenant_id == bindparam("scope_tenant_id")
+        where = [tenant, *(self._filter_clause(index, item) for index, item in enumerate(query.filters))]
         order = self._order_by(query)
         primary_key = self.columns[self.tie_breaker]
         # Deferred join: the offset is walked over the narrow (tenant, filter, sort, id) index alone, and only the
         # page's rows are read in full, so a deep page costs index steps, not row reads.
         page_ids = (
-            self._select(primary_key.label("page_id"))
+            select(primary_key.label("page_id"))
             .where(*where)
             .order_by(*order)
-            .limit(query.per_page)
-            .offset(query.offset)
+            .limit(bindparam("page_limit", type_=Integer()))
+            .offset(bindparam("page_offset", type_=Integer()))
             .subquery()
         )
-        rows_statement = (
-            select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
+        page = select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
+        count = select(func.count()).select_from(self.table).where(*where)
+        cacheable = len(_LIST_SHAPES) < _MAX_LIST_SHAPES and all(
+            len(item.values) <= _MAX_CACHED_VALUES for item in query.filters
         )
-        rows = list((await self.connection.execute(rows_statement)).mappings())
+        statements = ListStatements(page, count, prepared=cacheable)
+        if cacheable:
+            _LIST_SHAPES[shape] = statements
+        return statements
+
+    async def _page(self, query: ListQuery, columns: Sequence[Any] = ()) -> tuple[list[Any], int]:
+        """A page of rows (``columns`` of them, or whole rows) and the exact total of the filtered list."""
+        statements = self._list_statements(query, columns)
+        parameters = {
+            "scope_tenant_id": self.tenant_id,
+            "page_limit": query.per_page,
+            "page_offset": query.offset,
+            **self._filter_values(query),
+        }
+        if statements.prepared:
+            rows: list[Any] = list(await self.connection.fetch_all(statements.page, parameters))
+        else:
+            rows = list((await self.connection.execute(statements.page, parameters)).mappings())
         if query.page == 1 and len(rows) < query.per_page:
             total = len(rows)  # the whole result fits on the first page: no need to count
         else:
-            total = await self._count(query, where)
+            total = await self._count(query, statements, parameters)
         return rows, total
 
-    async def _count(self, query: ListQuery, where: list[ColumnElement[bool]]) -> int:  # noqa: ARG002
+    async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:  # noqa: ARG002
         """The exact total of a filtered list; repositories that maintain totals override the unfiltered case."""
-        count_statement = self._select(func.count()).select_from(self.table).where(*where)
-        return int((await self.connection.execute(count_statement)).scalar_one())
+        if statements.prepared:
+            row = await self.connection.fetch_one(statements.count, parameters)
+            return int(next(iter(row.values()))) if row is not None else 0
+        return int((await self.connection.execute(statements.count, parameters)).scalar_one())

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
 from metadock.kit.query import ListQuery
-from metadock.kit.repository import TenantScopedRepository
+from metadock.kit.repository import ListStatements, TenantScopedRepository
 from metadock.payloads.table import payload_counts, payload_metadata
 
 _c = payload_metadata.c
@@ -30,6 +30,8 @@ _LIST_COLUMNS = (
     _c.dropped,
     _c.flow_log_id,
 )
+
+_TENANT_TOTAL = select(payload_counts.c.total).where(payload_counts.c.tenant_id == bindparam("tenant_id"))
 
 # Built once: a capture runs both, and building a 16-column insert costs more than executing it.
 _INSERT = insert(payload_metadata).returning(*payload_metadata.c)
@@ -83,12 +85,11 @@ class PayloadRepository(TenantScopedRepository):
         statement = _ADD_TO_TOTAL[self.connection.dialect_name]
         await self.connection.execute(statement, {"tenant_id": self.tenant_id, "delta": delta})
 
-    async def _count(self, query: ListQuery, where: list[Any]) -> int:
+    async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:
         if query.filters:
-            return await super()._count(query, where)
-        statement = select(payload_counts.c.total).where(payload_counts.c.tenant_id == self.tenant_id)
-        total = (await self.connection.execute(statement)).scalar_one_or_none()
-        return int(total or 0)
+            return await super()._count(query, statements, parameters)
+        row = await self.connection.fetch_one(_TENANT_TOTAL, {"tenant_id": self.tenant_id})
+        return int(row["total"]) if row is not None else 0
 
 
 class PayloadMaintenanceRepository:

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import msgspec
 import sqlalchemy.exc
-from sqlalchemy import JSON, DateTime, MetaData, Select, TypeDecorator, create_engine, event, make_url, text
+from sqlalchemy import JSON, DateTime, MetaData, Select, String, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Dialect, Engine, Result
@@ -62,6 +62,32 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class UTCIsoText(TypeDecorator[str]):
+    """A stored UTC timestamp read straight as text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, for pages that only print it.
+
+    SQLite keeps a timestamp as that text with a space for the ``T``: rewriting the text skips building a datetime
+    and formatting it again, twice per row of a 100-row page (a third of the page's time). Only for reading (use it
+    with ``type_coerce`` on a :class:`UTCDateTime` column); filters and sorts use the column itself.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(String() if dialect.name == "sqlite" else DateTime(timezone=True))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:  # noqa: ARG002
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if len(value) == 26 and value[10] == " ":  # SQLAlchemy's SQLite storage format, always microseconds
+                return f"{value[:10]}T{value[11:]}Z"
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return f"{value.isoformat(timespec='microseconds')}Z"
 
 
 # What "the database cannot be reached" looks like: refused or dropped sockets, and a pool with no free connection.

@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from metadock.kit.db import Connection
+from metadock.kit.db import Connection, UTCIsoText
 from metadock.kit.query import ListQuery
 from metadock.kit.repository import ListStatements, TenantScopedRepository
 from metadock.payloads.table import payload_counts, payload_metadata
@@ -20,8 +20,8 @@ _c = payload_metadata.c
 # What a list shows of each record: reading and converting the other columns would cost as much as the query.
 _LIST_COLUMNS = (
     _c.id,
-    _c.created_at,
-    _c.updated_at,
+    type_coerce(_c.created_at, UTCIsoText()).label("created_at"),
+    type_coerce(_c.updated_at, UTCIsoText()).label("updated_at"),
     _c.flow_version_id,
     _c.flow_step_id,
     _c.flow_run_id,

@@ -20,10 +20,11 @@ DROPPED_MESSAGES = {
 }
 
 
-def laravel_time(moment: dt.datetime | None) -> str | None:
-    # Twice per row of every page, so the cheap path: stored times come back in UTC already (UTCDateTime).
-    if moment is None:
-        return None
+def laravel_time(moment: dt.datetime | str | None) -> str | None:
+    # Twice per row of every page, so the cheap path: stored times come back in UTC already (UTCDateTime), and
+    # list pages read them as Laravel's text already (UTCIsoText).
+    if moment is None or isinstance(moment, str):
+        return moment
     if moment.tzinfo is not dt.UTC:
         moment = moment.astimezone(dt.UTC)
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"

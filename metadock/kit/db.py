@@ -22,10 +22,10 @@ from typing import Any, cast
 
 import msgspec
 import sqlalchemy.exc
-from sqlalchemy import JSON, DateTime, MetaData, Select, String, TypeDecorator, create_engine, event, make_url, text
+from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
-from sqlalchemy.engine import Dialect, Engine, Result
+from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
@@ -120,14 +120,17 @@ class Connection(abc.ABC):
         """
         return
 
-    async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
+    async def fetch_one(self, statement: Executable, parameters: dict[str, Any]) -> Mapping[str, Any] | None:
         """The first row of a statement built once (at import), as a mapping; the hot single-row reads use it."""
         row = (await self.execute(statement, parameters)).mappings().first()
         return cast("Mapping[str, Any] | None", row)  # keys are column names: the statements select columns
 
-    async def fetch_all(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+    async def fetch_all(self, statement: Executable, parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
         """Every row of a statement built once and kept (a list shape), as mappings."""
-        return [cast("Mapping[str, Any]", row) for row in (await self.execute(statement, parameters)).mappings()]
+        result = await self.execute(statement, parameters)
+        if isinstance(result, CursorResult) and not result.returns_rows:  # a write without RETURNING
+            return []
+        return [cast("Mapping[str, Any]", row) for row in result.mappings()]
 
 
 class _SqliteConnection(Connection):
@@ -150,11 +153,11 @@ class _SqliteConnection(Connection):
         driver.execute("COMMIT")
         driver.execute("BEGIN")
 
-    async def fetch_one(self, statement: Select[Any], parameters: dict[str, Any]) -> Mapping[str, Any] | None:
+    async def fetch_one(self, statement: Executable, parameters: dict[str, Any]) -> Mapping[str, Any] | None:
         driver = self._connection.connection.driver_connection
         return prepared.fetch_one(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
 
-    async def fetch_all(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+    async def fetch_all(self, statement: Executable, parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
         driver = self._connection.connection.driver_connection
         return prepared.fetch_all(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""Hot reads on SQLite, run on the driver with the plan SQLAlchemy compiled once.
+"""Hot statements on SQLite, run on the driver with the plan SQLAlchemy compiled once.
 
 Every authenticated request looks up its credential and most reads fetch one row by key. On SQLite such a query
 takes a few microseconds, while SQLAlchemy's per-execution machinery around it (execution context, events, result
@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import Select
+from sqlalchemy import Insert, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.base import Executable
 
 Processor = Callable[[Any], Any] | None
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    statement: Select[Any]  # held so that the id used as the cache key is never reused by another object
+    statement: Executable  # held so that the id used as the cache key is never reused by another object
     sql: str
     compiled: Any
     bind_names: tuple[str, ...]
@@ -33,15 +34,18 @@ class _Plan:
     result_processors: tuple[Processor, ...]
 
 
-_PLANS: dict[int, _Plan] = {}
+_PLANS: dict[tuple[int, tuple[str, ...]], _Plan] = {}
 
 
-def _plan(statement: Select[Any], dialect: Dialect) -> _Plan:
-    compiled = statement.compile(dialect=dialect)
+def _plan(statement: Executable, dialect: Dialect, column_keys: tuple[str, ...]) -> _Plan:
+    # column_keys: an INSERT's columns are the keys of its parameters, so its SQL depends on them.
+    compiled: Any = statement.compile(dialect=dialect, column_keys=list(column_keys))  # type: ignore[attr-defined]
     positions = compiled.positiontup
     if positions is None or "POSTCOMPILE" in compiled.string:
         raise ValueError("only statements with plain positional parameters can be prepared")
-    columns = list(statement.selected_columns)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        raise ValueError("statements whose columns have Python-side defaults cannot be prepared")
+    columns = list(getattr(statement, "exported_columns", ()))
     return _Plan(
         statement=statement,
         sql=compiled.string,
@@ -58,11 +62,12 @@ def _plan(statement: Select[Any], dialect: Dialect) -> _Plan:
 
 
 def _run(
-    driver: sqlite3.Connection, dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]
+    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: dict[str, Any]
 ) -> tuple[_Plan, sqlite3.Cursor]:
-    plan = _PLANS.get(id(statement))
+    cache_key = (id(statement), tuple(parameters) if isinstance(statement, Insert) else ())
+    plan = _PLANS.get(cache_key)
     if plan is None:
-        plan = _PLANS[id(statement)] = _plan(statement, dialect)
+        plan = _PLANS[cache_key] = _plan(statement, dialect, cache_key[1])
     values = plan.compiled.construct_params(parameters)  # the caller's values plus any bound in the statement
     arguments = tuple(
         value if process is None else process(value)
@@ -83,16 +88,20 @@ def _as_dict(plan: _Plan, row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def fetch_one(
-    driver: sqlite3.Connection, dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]
+    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The first row of ``statement`` (built once and kept) as a dict, or None."""
     plan, cursor = _run(driver, dialect, statement, parameters)
-    row = cursor.fetchone()
+    if isinstance(statement, Select):
+        row = cursor.fetchone()
+    else:  # a write runs to its end before the transaction goes on, whatever it returns
+        rows = cursor.fetchall()
+        row = rows[0] if rows else None
     return None if row is None else _as_dict(plan, row)
 
 
 def fetch_all(
-    driver: sqlite3.Connection, dialect: Dialect, statement: Select[Any], parameters: dict[str, Any]
+    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Every row of ``statement`` (built once and kept) as dicts."""
     plan, cursor = _run(driver, dialect, statement, parameters)

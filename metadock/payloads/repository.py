@@ -70,7 +70,7 @@ class PayloadRepository(TenantScopedRepository):
     async def insert(self, values: dict[str, Any]) -> Any:
         # The tenant is the caller's, never one from ``values``.
         parameters = {**values, "tenant_id": self.tenant_id}
-        row = (await self.connection.execute(_INSERT, parameters)).mappings().one()
+        row = await self.connection.fetch_one(_INSERT, parameters)
         await self._add_to_total(1)
         return row
 
@@ -83,7 +83,7 @@ class PayloadRepository(TenantScopedRepository):
 
     async def _add_to_total(self, delta: int) -> None:
         statement = _ADD_TO_TOTAL[self.connection.dialect_name]
-        await self.connection.execute(statement, {"tenant_id": self.tenant_id, "delta": delta})
+        await self.connection.fetch_all(statement, {"tenant_id": self.tenant_id, "delta": delta})
 
     async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:
         if query.filters:

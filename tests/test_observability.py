@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,6 +17,7 @@ from litestar.testing import TestClient
 from pydantic import SecretStr
 
 from metadock.app import create_app
+from metadock.kit.db import Database
 from metadock.kit.logs import JsonFormatter
 from metadock.settings import Settings
 from tests.factories import PAYLOADS, TenantKeys, capture_payload, metadata_body
@@ -239,6 +241,43 @@ def test_metrics_count_captures_and_bytes_stored(client: Client, tenant: TenantK
 
     assert _sample(exposition, "metadock_payload_captures_total", outcome="stored") == 2
     assert _sample(exposition, "metadock_payload_stored_bytes_total") == 123
+
+
+def test_metrics_show_the_database_connections_in_use_waiting_and_the_maximum(
+    client: Client, settings: Settings
+) -> None:
+    exposition = client.get("/metrics").text
+
+    assert _sample(exposition, "metadock_database_connections", state="max") == settings.database_pool_size * 2
+    assert _sample(exposition, "metadock_database_connections", state="in_use") == 0  # /metrics itself holds none
+    assert _sample(exposition, "metadock_database_connections", state="waiting") == 0
+
+
+def test_the_database_counts_what_it_lends_and_who_queues_for_it(database_url: str) -> None:
+    async def run() -> tuple[list[tuple[int, int]], tuple[int, int, int, int]]:
+        database = Database(database_url, pool_size=1)  # two connections at most
+        seen: list[tuple[int, int]] = []
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with database.transaction():
+                seen.append((database.in_use, database.waiting))
+                await release.wait()
+
+        try:
+            holders = [asyncio.create_task(hold()) for _ in range(3)]
+            for _ in range(20):  # let the first two take their connection and the third queue
+                await asyncio.sleep(0.01)
+            queued = (database.in_use, database.waiting)
+            release.set()
+            await asyncio.gather(*holders)
+            return seen, (*queued, database.in_use, database.waiting)
+        finally:
+            await database.dispose()
+
+    seen, counts = asyncio.run(run())
+    assert counts == (2, 1, 0, 0)  # two lent and one waiting while held; nothing once all are done
+    assert len(seen) == 3
 
 
 def test_metrics_are_public_without_a_token_and_not_in_the_openapi(client: Client) -> None:

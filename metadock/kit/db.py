@@ -251,6 +251,10 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = normalize_url(url)
+        # For /metrics: transactions holding a connection, waiting for one, and the most that can be held.
+        self.in_use = 0
+        self.waiting = 0
+        self.max_connections = pool_size * 2  # pool_size + max_overflow
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         if self.url.startswith("sqlite"):
@@ -289,7 +293,13 @@ class Database:
         if self._sync is not None:
             # The pool hands out connections synchronously; were it exhausted it would block the event loop that
             # the holders need to finish. Waiting for a slot here is asynchronous, so the pool never waits.
-            async with self._slots:
+            self.waiting += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self.waiting -= 1
+            self.in_use += 1
+            try:
                 sync_connection = self._idle.pop() if self._idle else self._sync.connect()
                 try:
                     with sync_connection.begin():
@@ -299,22 +309,32 @@ class Database:
                         sync_connection.close()  # broken or left mid-transaction: back to the pool, which resets it
                     else:
                         self._idle.append(sync_connection)
+            finally:
+                self.in_use -= 1
+                self._slots.release()
             return
         assert self._async is not None
         context = self._async.begin()
+        self.waiting += 1
         try:
             async_connection = await context.__aenter__()
         except _UNREACHABLE as error:
             raise DatabaseUnavailable("the database is unreachable") from error
+        finally:
+            self.waiting -= 1
+        self.in_use += 1
         try:
-            yield _PostgresConnection(async_connection)
-        except BaseException as error:
-            await context.__aexit__(type(error), error, error.__traceback__)
-            raise
-        try:
-            await context.__aexit__(None, None, None)
-        except _UNREACHABLE as error:
-            raise DatabaseUnavailable("the database became unreachable before the commit") from error
+            try:
+                yield _PostgresConnection(async_connection)
+            except BaseException as error:
+                await context.__aexit__(type(error), error, error.__traceback__)
+                raise
+            try:
+                await context.__aexit__(None, None, None)
+            except _UNREACHABLE as error:
+                raise DatabaseUnavailable("the database became unreachable before the commit") from error
+        finally:
+            self.in_use -= 1
 
     async def run_sync(self, function: Callable[[SyncConnection], object]) -> None:
         """Run ``function`` with a synchronous connection in a transaction (migrations use this)."""

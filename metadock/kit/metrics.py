@@ -12,7 +12,7 @@ import json
 from typing import Any, Final
 
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from metadock.auth.http import PUBLIC
 from metadock.kit.context import context_of
@@ -58,6 +58,17 @@ class Metrics:
             "Bytes of payloads written to the store by captures.",
             registry=self.registry,
         )
+        self.database_connections = Gauge(
+            "metadock_database_connections",
+            "Database connections of this worker: in_use by a transaction, waiting (transactions queued for one), max.",
+            ["state"],
+            registry=self.registry,
+        )
+
+    def observe_database(self, in_use: int, waiting: int, maximum: int) -> None:
+        self.database_connections.labels("in_use").set(in_use)
+        self.database_connections.labels("waiting").set(waiting)
+        self.database_connections.labels("max").set(maximum)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = (method, route, status_class(status))
@@ -92,8 +103,11 @@ def _authorised(request: Request[Any, Any, Any], token: str) -> bool:
 # Left out of the OpenAPI document: it is an operator's endpoint, not part of either client API.
 @get("/metrics", opt={PUBLIC: True}, include_in_schema=False, sync_to_thread=False)
 def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-    token = context_of(request).settings.metrics_token
+    context = context_of(request)
+    token = context.settings.metrics_token
     if token is not None and not _authorised(request, token.get_secret_value()):
         raise unauthenticated("A valid metrics token is required.")
     metrics: Metrics = request.app.state[METRICS_STATE_KEY]
+    database = context.database
+    metrics.observe_database(database.in_use, database.waiting, database.max_connections)
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -128,7 +128,8 @@ class _Recorder(Connection):
         assert isinstance(statement, ClauseElement)
         compiled: Any = statement.compile(dialect=self.dialect)
         names = compiled.positiontup or []
-        self.statements.append((str(compiled), [compiled.params[name] for name in names]))
+        values = compiled.construct_params(parameters or {})  # the statements bind their values at execution
+        self.statements.append((str(compiled), [values[name] for name in names]))
         return await self.inner.execute(statement, parameters)
 
 

@@ -21,15 +21,8 @@ ROLE = "role"  # route opt key: the least role allowed; defaults by method below
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# Handlers that take the request's connection, by handler: decided once, from their signatures.
-_TAKES_CONNECTION: dict[int, bool] = {}
-
-
 def _takes_connection(handler: BaseRouteHandler) -> bool:
-    known = _TAKES_CONNECTION.get(id(handler))
-    if known is None:
-        known = _TAKES_CONNECTION[id(handler)] = "connection" in handler.parsed_fn_signature.parameters
-    return known
+    return "connection" in handler.parsed_fn_signature.parameters  # parsed once per handler by Litestar
 
 
 class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
@@ -38,7 +31,7 @@ class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     A read handler continues that transaction (see ``provide_connection``), which saves a pool checkout, a
     BEGIN and a COMMIT per request. Everything else commits it at once: a write must not start from a SQLite
     snapshot taken before its body arrived (other writers may commit meanwhile, and SQLite cannot upgrade such a
-    snapshot to a write), and a capture or download must not hold a connection while bytes stream.
+    snapshot to a write), and a capture must not hold a connection while its body streams in.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

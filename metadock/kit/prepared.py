@@ -31,7 +31,7 @@ class _Plan:
     bind_names: tuple[str, ...]
     bind_processors: tuple[Processor, ...]
     keys: tuple[str, ...]
-    result_processors: tuple[Processor, ...]
+    result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, processor), only where needed
 
 
 _PLANS: dict[tuple[int, tuple[str, ...]], _Plan] = {}
@@ -56,7 +56,9 @@ def _plan(statement: Executable, dialect: Dialect, column_keys: tuple[str, ...])
         ),
         keys=tuple(str(column.key) for column in columns),
         result_processors=tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+            (index, process)
+            for index, column in enumerate(columns)
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         ),
     )
 
@@ -81,10 +83,12 @@ def _run(
 
 
 def _as_dict(plan: _Plan, row: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        key: value if process is None else process(value)
-        for key, value, process in zip(plan.keys, row, plan.result_processors, strict=True)
-    }
+    if not plan.result_processors:
+        return dict(zip(plan.keys, row, strict=True))
+    values = list(row)
+    for index, process in plan.result_processors:
+        values[index] = process(values[index])
+    return dict(zip(plan.keys, values, strict=True))
 
 
 def fetch_one(

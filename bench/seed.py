@@ -28,9 +28,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection as SyncConnection
 
 from metadock import migrate
-from metadock.auth.principal import Role
 from metadock.auth.service import TenantService
 from metadock.kit.db import Database
+from metadock.kit.principal import Role
 from metadock.metadatas.table import metadatas
 from metadock.payloads import maintenance
 from metadock.payloads.store import PayloadStore, open_store

@@ -6,42 +6,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Response, Router, get
+from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from metadock.auth.admin_http import ApiKeyController, UserController
-from metadock.auth.http import PUBLIC, authentication_middleware
 from metadock.auth.login_http import login, logout
 from metadock.auth.service import ApiKeyResolver
 from metadock.auth.users import JwtResolver
 from metadock.console import console_routers
+from metadock.context import AppContext
+from metadock.dialects import dialect, error_handler
+from metadock.dialects.api_platform.errors import render_problem
+from metadock.dialects.laravel.errors import render_laravel
 from metadock.health import healthz, readyz
-from metadock.kit.context import STATE_KEY, AppContext
+from metadock.kit.authentication import PUBLIC, authentication_middleware
+from metadock.kit.context import STATE_KEY
 from metadock.kit.db import Database
-from metadock.kit.errors import as_app_error
-from metadock.kit.http import dependencies
 from metadock.kit.logs import configure_logging
-from metadock.kit.metrics import metrics_endpoint
+from metadock.kit.metrics import metrics_endpoint, registry_of
 from metadock.kit.observability import cors_config, install
 from metadock.kit.openapi import with_links
 from metadock.kit.request import JsonSafeRequest
-from metadock.metadatas.errors import render_problem
+from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas.http import MetadataController
-from metadock.payloads.errors import render_laravel
 from metadock.payloads.http import PayloadController
+from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
 from metadock.settings import Settings, get_settings
 
-# Which dialect renders an error is decided by where the request went, so unknown routes get the right shape too.
-_LARAVEL_PREFIXES = ("/api/", "/fabric/")
-
-
-def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    error = as_app_error(exc)
-    if request.url.path.startswith(_LARAVEL_PREFIXES):
-        return render_laravel(error)
-    return render_problem(error)
+# A request that matched no route has no dialect of its own: a client of Patchworks' API mistyping a path still gets
+# Laravel's shape; everything else gets problem details.
+_UNMATCHED_DIALECTS = (("/api/", render_laravel), ("/fabric/", render_laravel))
 
 
 @get("/openapi.json", opt={PUBLIC: True}, include_in_schema=False)
@@ -53,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging()
 
+    capture_metrics: list[CaptureMetrics] = []  # made once the app (and its metrics registry) exists, below
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = Database(settings.database_url, pool_size=settings.database_pool_size)
@@ -62,17 +60,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings=settings,
             database=database,
             resolvers=[ApiKeyResolver(), JwtResolver(signing_key)],
-            store=store,
             signing_key=signing_key,
+            store=store,
+            capture_metrics=capture_metrics[0],
         )
         try:
             yield
         finally:
             await database.dispose()
 
-    metadatas_api = Router(path="/", route_handlers=[MetadataController])
-    payloads_api = Router(path="/", route_handlers=[PayloadController])
-    management_api = Router(path="/", route_handlers=[ApiKeyController, UserController, login, logout])
+    metadatas_api = Router(path="/", route_handlers=[MetadataController], opt=dialect(render_problem))
+    payloads_api = Router(path="/", route_handlers=[PayloadController], opt=dialect(render_laravel))
+    management_api = Router(
+        path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel)
+    )
 
     app = Litestar(
         route_handlers=[
@@ -86,9 +87,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *console_routers(),
         ],
         lifespan=[lifespan],
-        dependencies=dependencies,
-        middleware=[authentication_middleware],
-        exception_handlers={Exception: handle_error},
+        dependencies=unit_of_work_dependency,
+        middleware=[UnitOfWorkMiddleware, authentication_middleware],
+        exception_handlers={Exception: error_handler(_UNMATCHED_DIALECTS, default=render_problem)},
         request_max_body_size=settings.max_body_bytes,
         request_class=JsonSafeRequest,
         openapi_config=OpenAPIConfig(
@@ -105,4 +106,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     # Outermost, around Litestar's exception handling, so that every response gets a request id and its headers.
-    return install(app)
+    install(app)
+    capture_metrics.append(CaptureMetrics(registry_of(app)))
+    return app

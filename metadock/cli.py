@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 from pydantic import ValidationError
 
-from metadock.auth.principal import Role
 from metadock.auth.service import TenantService
 from metadock.auth.users import UserService
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError
+from metadock.kit.principal import Role
 from metadock.settings import get_settings
 
 if TYPE_CHECKING:

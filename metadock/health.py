@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Request, get
 
-from metadock.auth.http import PUBLIC
-from metadock.kit.context import context_of
+from metadock.kit.authentication import PUBLIC
+from metadock.kit.context import runtime_of
 from metadock.kit.errors import service_unavailable
 
 
@@ -18,6 +18,6 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", opt={PUBLIC: True}, tags=["Health"], summary="The database is reachable")
 async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
-    if not await context_of(request).database.ping():
+    if not await runtime_of(request).database.ping():
         raise service_unavailable("The database is unreachable.")
     return {"status": "ready"}

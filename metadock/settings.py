@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,11 +11,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from metadock.auth.tokens import load_or_create_secret
-
 MIB = 1024 * 1024
 # A production secret must be long enough that guessing it is hopeless (HS256 wants >= 256 bits).
 MIN_SECRET_KEY_LENGTH = 32
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
 class Settings(BaseSettings):
@@ -75,6 +76,19 @@ class Settings(BaseSettings):
         if not self.store_url.startswith("file://"):
             return self.store_url
         return "file://" + str(Path(self.store_url.removeprefix("file://")).resolve())
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The embedded default's signing key: generated on first start, kept (mode 0600) in the data directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)

@@ -12,9 +12,9 @@ import httpx
 import msgspec
 from sqlalchemy import select, update
 
-from metadock.auth.principal import Principal, Role
 from metadock.auth.service import IssuedKey, TenantService
 from metadock.kit.db import Connection, Database
+from metadock.kit.principal import Principal, Role
 from metadock.metadatas.schemas import MetadataCreate
 from metadock.metadatas.service import MetadataService
 from metadock.metadatas.table import metadatas

@@ -11,10 +11,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from metadock.auth.principal import Principal, Role
 from metadock.auth.service import ApiKeyResolver
 from metadock.kit.context import STATE_KEY
 from metadock.kit.db import Connection
+from metadock.kit.principal import Principal, Role
 from tests.factories import TenantKeys, issue_key, metadata_body, problem, revoke_key
 
 Client = TestClient[Litestar]

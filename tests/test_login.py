@@ -17,7 +17,7 @@ import pytest
 from litestar.testing import TestClient
 
 from metadock.app import create_app
-from metadock.auth.principal import Role
+from metadock.kit.principal import Role
 from metadock.settings import Settings
 from tests.factories import (
     LOGIN,

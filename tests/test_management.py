@@ -10,7 +10,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from metadock.auth.principal import Role
+from metadock.kit.principal import Role
 from tests.factories import (
     PAYLOADS,
     TenantKeys,

@@ -14,7 +14,7 @@ import httpx
 from litestar.testing import TestClient
 
 from metadock.auth import tokens
-from metadock.auth.principal import Role
+from metadock.kit.principal import Role
 from metadock.settings import Settings
 from tests.factories import TenantKeys, UserAccount, create_user
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET
 
-from metadock.auth.http import ROLE
-from metadock.auth.principal import Role
 from metadock.auth.schemas import (
     ApiKeyCreate,
     ApiKeyEnvelope,
@@ -25,7 +23,9 @@ from metadock.auth.schemas import (
 )
 from metadock.auth.service import TenantService
 from metadock.auth.users import User, UserService
-from metadock.kit.http import CurrentPrincipal, DbConnection
+from metadock.kit.authentication import ROLE, principal_of
+from metadock.kit.principal import Role
+from metadock.kit.unit_of_work import RequestUnitOfWork
 
 ADMIN_ONLY = {ROLE: Role.ADMIN}
 
@@ -61,14 +61,16 @@ class ApiKeyController(Controller):
     opt = ADMIN_ONLY
 
     @get("/", summary="List the tenant's API keys")
-    async def list_keys(self, connection: DbConnection, principal: CurrentPrincipal) -> ApiKeyList:
+    async def list_keys(self, request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> ApiKeyList:
+        connection, principal = await unit.connection(), principal_of(request)
         rows = await TenantService(connection).list_keys(principal.tenant_uuid)
         return ApiKeyList([_key_out(row) for row in rows])
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create an API key (shown once)")
     async def create_key(
-        self, data: JSONBody[ApiKeyCreate], connection: DbConnection, principal: CurrentPrincipal
+        self, data: JSONBody[ApiKeyCreate], request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> ApiKeyEnvelope:
+        connection, principal = await unit.connection(), principal_of(request)
         service = TenantService(connection)
         issued = await service.create_key(principal.tenant_uuid, data.role, data.name)
         row = next(row for row in await service.list_keys(principal.tenant_uuid) if row["id"] == issued.id)
@@ -77,7 +79,8 @@ class ApiKeyController(Controller):
         return ApiKeyEnvelope(out)
 
     @delete("/{key_id:str}", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API key at once")
-    async def revoke_key(self, key_id: FromPath[str], connection: DbConnection, principal: CurrentPrincipal) -> None:
+    async def revoke_key(self, key_id: FromPath[str], request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> None:
+        connection, principal = await unit.connection(), principal_of(request)
         await TenantService(connection).revoke_key(key_id, tenant_id=principal.tenant_id)
 
 
@@ -87,20 +90,27 @@ class UserController(Controller):
     opt = ADMIN_ONLY
 
     @get("/", summary="List the tenant's users")
-    async def list_users(self, connection: DbConnection, principal: CurrentPrincipal) -> UserList:
+    async def list_users(self, request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> UserList:
+        connection, principal = await unit.connection(), principal_of(request)
         return UserList([_user_out(user) for user in await UserService(connection, principal.tenant_id).list()])
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a user")
     async def create_user(
-        self, data: JSONBody[UserCreate], connection: DbConnection, principal: CurrentPrincipal
+        self, data: JSONBody[UserCreate], request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> Response[UserEnvelope]:
+        connection, principal = await unit.connection(), principal_of(request)
         user = await UserService(connection, principal.tenant_id).create(data.email, data.password, data.role)
         return Response(UserEnvelope(_user_out(user)), status_code=HTTP_201_CREATED)
 
     @patch("/{user_id:str}", summary="Change a user's role, or disable or enable them")
     async def update_user(
-        self, user_id: FromPath[str], data: JSONBody[UserUpdate], connection: DbConnection, principal: CurrentPrincipal
+        self,
+        user_id: FromPath[str],
+        data: JSONBody[UserUpdate],
+        request: Request[Any, Any, Any],
+        unit: RequestUnitOfWork,
     ) -> UserEnvelope:
+        connection, principal = await unit.connection(), principal_of(request)
         user = await UserService(connection, principal.tenant_id).update(
             user_id,
             role=None if data.role is UNSET else data.role,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metadock.auth import passwords
-from metadock.auth.principal import Role
 from metadock.auth.service import TenantService
 from metadock.auth.users import UserService
 from metadock.kit.db import Connection
+from metadock.kit.principal import Role
 
 ADMIN_EMAIL = "admin@localhost"
 

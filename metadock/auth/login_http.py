@@ -9,18 +9,20 @@ from litestar import Request, post
 from litestar.params import JSONBody
 from msgspec import UNSET
 
-from metadock.auth.http import PUBLIC, ROLE
-from metadock.auth.principal import Role
 from metadock.auth.schemas import LoginRequest, LoginResponse, MessageResponse
 from metadock.auth.users import LoginService, ThrottlePolicy
-from metadock.kit.context import AppContext, context_of
+from metadock.kit.authentication import PUBLIC, ROLE, principal_of
+from metadock.kit.context import RuntimeContext, runtime_of
+from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, validation_failed
-from metadock.kit.http import CurrentPrincipal, DbConnection
+from metadock.kit.principal import Role
+from metadock.kit.unit_of_work import RequestUnitOfWork
 
 LOGGED_IN = "You have successfully logged in."
 
 
-def _login_service(context: AppContext, connection: Any) -> LoginService:
+def login_service(context: RuntimeContext, connection: Connection) -> LoginService:
+    """The login service with the configured throttling (the console's login uses it too)."""
     settings = context.settings
     policy = ThrottlePolicy(
         max_failures=settings.login_max_failures,
@@ -32,25 +34,24 @@ def _login_service(context: AppContext, connection: Any) -> LoginService:
 
 
 @post(["/fabric/api/login", "/api/v1/login"], opt={PUBLIC: True}, status_code=200, tags=["Authentication"])
-async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
+async def login(
+    request: Request[Any, Any, Any], data: JSONBody[LoginRequest], unit: RequestUnitOfWork
+) -> LoginResponse:
     """Exchange an email and password for a Bearer JWT."""
     username = data.username if data.username is not UNSET else data.email
     if username is UNSET or not username:
         raise validation_failed([Violation("username", "The username field is required.")], status=422)
-    context = context_of(request)
     client = request.client.host if request.client else "unknown"
-    # Its own transaction, committed before a 401 is raised: failed attempts must count even though the request fails.
-    async with context.database.transaction() as connection:
-        outcome = await _login_service(context, connection).login(str(username), data.password, client)
+    # Committed before a 401 is raised: failed attempts must count even though the request fails.
+    async with unit.transaction() as connection:
+        outcome = await login_service(runtime_of(request), connection).login(str(username), data.password, client)
     if outcome.token is None:
         raise AppError(401, "These credentials do not match our records.")
     return LoginResponse(message=LOGGED_IN, token=outcome.token, expires_in=outcome.expires_in)
 
 
 @post("/fabric/api/logout", opt={ROLE: Role.READER}, status_code=200, tags=["Authentication"])
-async def logout(
-    request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
-) -> MessageResponse:
+async def logout(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> MessageResponse:
     """Revoke the presented token until it would have expired."""
-    await _login_service(context_of(request), connection).logout(principal)
+    await login_service(runtime_of(request), await unit.connection()).logout(principal_of(request))
     return MessageResponse("Successfully logged out.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from metadock.auth.principal import Role
+from metadock.kit.principal import Role
 
 
 class LoginRequest(msgspec.Struct, kw_only=True):

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from metadock.auth import keys
 from metadock.auth.ids import is_generated_id
-from metadock.auth.principal import Principal, Role
 from metadock.auth.repository import AuthRepository
 from metadock.kit.db import Connection
-from metadock.kit.errors import AppError, Violation, not_found, unauthenticated, validation_failed
+from metadock.kit.errors import AppError, Violation, not_found, validation_failed
+from metadock.kit.principal import Principal, Role
 
 DEFAULT_TENANT = "default"
-
-
-class CredentialResolver(Protocol):
-    """One kind of credential (API key now; JWT later). The first resolver that recognises a token decides."""
-
-    def recognizes(self, token: str) -> bool: ...
-
-    async def resolve(self, token: str, connection: Connection) -> Principal | None: ...
 
 
 class ApiKeyResolver:
@@ -36,32 +26,6 @@ class ApiKeyResolver:
         if row is None or row["revoked_at"] is not None or not keys.hashes_match(row["key_hash"], token):
             return None
         return Principal(row["tenant_id"], row["tenant_uuid"], Role(row["role"]), row["id"], "api_key")
-
-
-def credential_from_header(header: str | None) -> str | None:
-    """``Authorization: <key>`` (Patchworks) or ``Authorization: Bearer <token>``."""
-    if not header:
-        return None
-    value = header.strip()
-    scheme, _, rest = value.partition(" ")
-    if scheme.lower() == "bearer":
-        value = rest.strip()
-    return value or None
-
-
-async def authenticate(
-    header: str | None, connection: Connection, resolvers: Sequence[CredentialResolver]
-) -> Principal:
-    token = credential_from_header(header)
-    if token is None:
-        raise unauthenticated()
-    for resolver in resolvers:
-        if resolver.recognizes(token):
-            principal = await resolver.resolve(token, connection)
-            if principal is not None:
-                return principal
-            break
-    raise unauthenticated("The credential is invalid or revoked.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,4 +106,4 @@ class TenantService:
         return await self.create_key(tenant.uuid, Role.ADMIN, "bootstrap admin key")
 
 
-__all__ = ["ApiKeyResolver", "AppError", "IssuedKey", "Tenant", "TenantService", "authenticate"]
+__all__ = ["ApiKeyResolver", "AppError", "IssuedKey", "Tenant", "TenantService"]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "tenant", "role", "iat", "exp", "jti"]
-SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
 class InvalidToken(Exception):
@@ -69,16 +65,3 @@ def decode_token(secret: str, token: str) -> TokenClaims:
         )
     except (TypeError, ValueError, OverflowError):
         raise InvalidToken("malformed claims") from None
-
-
-def load_or_create_secret(data_dir: Path) -> str:
-    """The embedded default's signing key: generated on first start, kept (mode 0600) in the data directory."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / SECRET_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()

@@ -9,11 +9,11 @@ from typing import Any
 
 from metadock.auth import passwords, tokens
 from metadock.auth.ids import is_generated_id
-from metadock.auth.principal import Principal, Role
 from metadock.auth.tables import users
 from metadock.auth.user_repository import EmailTaken, UserRepository
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, not_found, validation_failed
+from metadock.kit.principal import Principal, Role
 
 MAX_EMAIL = 320
 

@@ -11,7 +11,6 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.response import Redirect
 
-from metadock.auth.principal import Principal, Role
 from metadock.console.session import (
     CSRF_FIELD,
     NotLoggedIn,
@@ -20,6 +19,7 @@ from metadock.console.session import (
     response_cookies,
 )
 from metadock.kit.errors import as_app_error
+from metadock.kit.principal import Principal, Role
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"

@@ -23,10 +23,11 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.handlers.base import BaseRouteHandler
 
-from metadock.auth.principal import Principal, Role
 from metadock.auth.users import JwtResolver
-from metadock.kit.context import context_of
+from metadock.kit.context import runtime_of
 from metadock.kit.errors import forbidden
+from metadock.kit.principal import Principal, Role
+from metadock.kit.unit_of_work import UnitOfWork, continues_authentication
 
 COOKIE_PATH = "/console"
 SESSION_COOKIE = "metadock_console"
@@ -71,11 +72,11 @@ def _seed(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 def form_token(request: Request[Any, Any, Any]) -> str:
     """The CSRF token the page's forms must carry."""
     principal = request.scope.get("user")
-    return csrf_token(context_of(request).signing_key, _seed(request), principal)
+    return csrf_token(runtime_of(request).signing_key, _seed(request), principal)
 
 
 def secure_cookies(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    return connection.url.scheme == "https" or context_of(connection).settings.env == "production"
+    return connection.url.scheme == "https" or runtime_of(connection).settings.env == "production"
 
 
 def _cookie(connection: ASGIConnection[Any, Any, Any, Any], key: str, value: str, max_age: int | None) -> Cookie:
@@ -109,12 +110,13 @@ async def _resolve_session(connection: ASGIConnection[Any, Any, Any, Any]) -> Pr
     token = connection.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    context = context_of(connection)
-    resolver = next((r for r in context.resolvers if isinstance(r, JwtResolver)), None)
+    runtime = runtime_of(connection)
+    resolver = next((r for r in runtime.resolvers if isinstance(r, JwtResolver)), None)
     if resolver is None or not resolver.recognizes(token):
         return None
-    async with context.database.transaction() as db:
-        return await resolver.resolve(token, db)
+    # The page's first read, in the request's unit of work, which its handler goes on with (see console_guard).
+    unit = UnitOfWork.of(connection.scope, runtime.database)
+    return await resolver.resolve(token, await unit.connection())
 
 
 def login_redirect_target(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -137,9 +139,12 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
     principal = await _resolve_session(connection)
     if principal is not None:
         connection.scope["user"] = principal  # read by the handlers' dependencies and the access log
+    if not continues_authentication(handler, method):
+        # No connection held while a form arrives, and the handler's writes begin from a fresh snapshot.
+        await UnitOfWork.of(connection.scope, runtime_of(connection).database).commit()
     if method == "POST":
         form = await Request[Any, Any, Any](connection.scope, connection.receive).form()
-        expected = csrf_token(context_of(connection).signing_key, _seed(connection), principal)
+        expected = csrf_token(runtime_of(connection).signing_key, _seed(connection), principal)
         if not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), expected):
             raise forbidden("The form has expired or did not come from this console. Reload the page and try again.")
     if handler.opt.get(CONSOLE_PUBLIC):

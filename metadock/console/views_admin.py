@@ -7,13 +7,13 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from metadock.auth.principal import Role
 from metadock.auth.service import TenantService
 from metadock.auth.users import UserService
 from metadock.console.rendering import render, see_other
 from metadock.console.session import CONSOLE_ROLE, current_principal
-from metadock.kit.context import context_of
 from metadock.kit.errors import AppError, Violation, bad_request
+from metadock.kit.principal import Role
+from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 
 ADMIN = {CONSOLE_ROLE: Role.ADMIN}
 ROLES = [role.value for role in Role]
@@ -26,44 +26,51 @@ def _role(raw: object) -> Role:
         raise bad_request("Choose a role: reader, writer or admin.") from None
 
 
-async def _keys_page(request: Request[Any, Any, Any], *, issued: Any = None, status: int = 200) -> Response[Any]:
+async def _keys_page(
+    request: Request[Any, Any, Any], unit: UnitOfWork, *, issued: Any = None, status: int = 200
+) -> Response[Any]:
     principal = current_principal(request)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         keys = await TenantService(connection).list_keys(principal.tenant_uuid)
     keys.sort(key=lambda row: (row["revoked_at"] is not None, row["created_at"]), reverse=False)
     return render(request, "admin_keys.html", status=status, keys=keys, issued=issued, roles=ROLES)
 
 
 @get("/admin/keys", opt=ADMIN)
-async def keys_page(request: Request[Any, Any, Any]) -> Response[Any]:
-    return await _keys_page(request)
+async def keys_page(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
+    return await _keys_page(request, unit)
 
 
 @post("/admin/keys", opt=ADMIN)
-async def key_create(request: Request[Any, Any, Any]) -> Response[Any]:
+async def key_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
     role = _role(form.get("role"))
     name = str(form.get("name", "")).strip() or None
     principal = current_principal(request)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         issued = await TenantService(connection).create_key(principal.tenant_uuid, role, name)
     # The key is in this one response only (no redirect: it is never stored, so it could not be shown again).
-    return await _keys_page(request, issued=issued, status=201)
+    return await _keys_page(request, unit, issued=issued, status=201)
 
 
 @post("/admin/keys/{key_id:str}/revoke", opt=ADMIN)
-async def key_revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> Response[Any]:
+async def key_revoke(request: Request[Any, Any, Any], unit: RequestUnitOfWork, key_id: FromPath[str]) -> Response[Any]:
     principal = current_principal(request)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         await TenantService(connection).revoke_key(key_id, tenant_id=principal.tenant_id)
     return see_other("/console/admin/keys")
 
 
 async def _users_page(
-    request: Request[Any, Any, Any], *, errors: list[Violation] | None = None, email: str = "", status: int = 200
+    request: Request[Any, Any, Any],
+    unit: UnitOfWork,
+    *,
+    errors: list[Violation] | None = None,
+    email: str = "",
+    status: int = 200,
 ) -> Response[Any]:
     principal = current_principal(request)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         users = await UserService(connection, principal.tenant_id).list()
     return render(
         request,
@@ -78,27 +85,29 @@ async def _users_page(
 
 
 @get("/admin/users", opt=ADMIN)
-async def users_page(request: Request[Any, Any, Any]) -> Response[Any]:
-    return await _users_page(request)
+async def users_page(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
+    return await _users_page(request, unit)
 
 
 @post("/admin/users", opt=ADMIN)
-async def user_create(request: Request[Any, Any, Any]) -> Response[Any]:
+async def user_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     role = _role(form.get("role"))
     try:
-        async with context_of(request).database.transaction() as connection:
+        async with unit.transaction() as connection:
             await UserService(connection, current_principal(request).tenant_id).create(email, password, role)
     except AppError as error:
         if error.status != 422:
             raise
-        return await _users_page(request, errors=error.violations, email=email, status=422)
+        return await _users_page(request, unit, errors=error.violations, email=email, status=422)
     return see_other("/console/admin/users")
 
 
 @post("/admin/users/{user_id:str}", opt=ADMIN)
-async def user_update(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[Any]:
+async def user_update(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, user_id: FromPath[str]
+) -> Response[Any]:
     form = await request.form()
     principal = current_principal(request)
     action = str(form.get("action", ""))
@@ -109,6 +118,6 @@ async def user_update(request: Request[Any, Any, Any], user_id: FromPath[str]) -
     disabled = {"disable": True, "enable": False}.get(action)
     if role is None and disabled is None:
         raise bad_request("Unknown action.")
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         await UserService(connection, principal.tenant_id).update(user_id, role=role, disabled=disabled)
     return see_other("/console/admin/users")

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
 
-from metadock.auth.login_http import _login_service
-from metadock.auth.principal import Role
+from metadock.auth.login_http import login_service
 from metadock.console.rendering import render, see_other
 from metadock.console.session import (
     CONSOLE_PUBLIC,
@@ -18,8 +17,10 @@ from metadock.console.session import (
     safe_next,
     session_cookie,
 )
-from metadock.kit.context import context_of
+from metadock.context import context_of
 from metadock.kit.errors import AppError
+from metadock.kit.principal import Role
+from metadock.kit.unit_of_work import RequestUnitOfWork
 
 
 @get("/login", opt={CONSOLE_PUBLIC: True})
@@ -32,7 +33,7 @@ async def login_page(
 
 
 @post("/login", opt={CONSOLE_PUBLIC: True})
-async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+async def login_submit(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     next_url = safe_next(str(form.get("next", "")))
@@ -40,8 +41,8 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     client = request.client.host if request.client else "unknown"
     try:
         # Its own transaction, committed before the answer: failed attempts must count even though they fail.
-        async with context.database.transaction() as connection:
-            outcome = await _login_service(context, connection).login(email, password, client)
+        async with unit.transaction() as connection:
+            outcome = await login_service(context, connection).login(email, password, client)
     except AppError as error:
         if error.status != 429:
             raise
@@ -57,10 +58,10 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/logout", opt={CONSOLE_ROLE: Role.READER})
-async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+async def logout(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     context = context_of(request)
-    async with context.database.transaction() as connection:
-        await _login_service(context, connection).logout(current_principal(request))
+    async with unit.transaction() as connection:
+        await login_service(context, connection).logout(current_principal(request))
     response = see_other("/console/login")
     response.set_cookie(cleared_session_cookie(request))
     return response

@@ -14,8 +14,9 @@ from msgspec import UNSET
 
 from metadock.console.rendering import render, see_other
 from metadock.console.session import current_principal
-from metadock.kit.context import context_of
+from metadock.context import context_of
 from metadock.kit.errors import AppError, Violation
+from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.metadatas.query import parse_list_query
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
 from metadock.metadatas.service import MetadataService
@@ -83,14 +84,14 @@ def _violations(error: AppError) -> list[Violation]:
 
 @get("/metadatas")
 async def metadata_list(
-    request: Request[Any, Any, Any], page: OptionalText = None, deleted: OptionalText = None
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, page: OptionalText = None, deleted: OptionalText = None
 ) -> Response[Any]:
     values = {name: (request.query_params.get(name) or "").strip() for name in FILTERS}
     pairs = [(name, value) for name, value in values.items() if value]
     pairs += [("page", page or "1"), ("limit", str(PER_PAGE)), ("order[updatedAt]", "desc")]
     settings = context_of(request).settings
     query = parse_list_query(pairs, default_limit=PER_PAGE, max_limit=max(settings.metadatas_max_limit, PER_PAGE))
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         items = await MetadataService(connection, current_principal(request)).list(query)
     pages = {"page": query.page, "last": max(1, math.ceil(items.total / PER_PAGE)), "total": items.total}
     return render(request, "metadatas.html", items=items, filters=values, pages=pages, deleted=bool(deleted))
@@ -102,7 +103,7 @@ async def metadata_new(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/metadatas/new")
-async def metadata_create(request: Request[Any, Any, Any]) -> Response[Any]:
+async def metadata_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await MetadataForm.posted(request)
     title, data = form.parsed()
     if not form.errors:
@@ -116,7 +117,7 @@ async def metadata_create(request: Request[Any, Any, Any]) -> Response[Any]:
             data=data,
         )
         try:
-            async with context_of(request).database.transaction() as connection:
+            async with unit.transaction() as connection:
                 created = await MetadataService(connection, current_principal(request)).create(body)
             return see_other(f"/console/metadatas/{created.uuid}?saved=1")
         except AppError as error:
@@ -126,29 +127,31 @@ async def metadata_create(request: Request[Any, Any, Any]) -> Response[Any]:
     return render(request, "metadata_form.html", status=400, form=form, item=None, conflict=None)
 
 
-async def _get(request: Request[Any, Any, Any], uuid: FromPath[str]) -> MetadataOut:
-    async with context_of(request).database.transaction() as connection:
+async def _get(request: Request[Any, Any, Any], unit: UnitOfWork, uuid: str) -> MetadataOut:
+    async with unit.transaction() as connection:
         return await MetadataService(connection, current_principal(request)).get(uuid)
 
 
 @get("/metadatas/{uuid:str}")
 async def metadata_view(
-    request: Request[Any, Any, Any], uuid: FromPath[str], saved: OptionalText = None
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, uuid: FromPath[str], saved: OptionalText = None
 ) -> Response[Any]:
-    item = await _get(request, uuid)
+    item = await _get(request, unit, uuid)
     pretty = json.dumps(item.data, indent=2, ensure_ascii=False)
     return render(request, "metadata.html", item=item, data=pretty, saved=bool(saved))
 
 
 @get("/metadatas/{uuid:str}/edit")
-async def metadata_edit(request: Request[Any, Any, Any], uuid: FromPath[str]) -> Response[Any]:
-    item = await _get(request, uuid)
+async def metadata_edit(request: Request[Any, Any, Any], unit: RequestUnitOfWork, uuid: FromPath[str]) -> Response[Any]:
+    item = await _get(request, unit, uuid)
     return render(request, "metadata_form.html", form=MetadataForm.of(item), item=item, conflict=None)
 
 
 @post("/metadatas/{uuid:str}/edit")
-async def metadata_update(request: Request[Any, Any, Any], uuid: FromPath[str]) -> Response[Any]:
-    item = await _get(request, uuid)
+async def metadata_update(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, uuid: FromPath[str]
+) -> Response[Any]:
+    item = await _get(request, unit, uuid)
     form = await MetadataForm.posted(request)
     title, data = form.parsed()
     version = int(form.version) if form.version.isdigit() and len(form.version) < 10 else 0
@@ -164,7 +167,7 @@ async def metadata_update(request: Request[Any, Any, Any], uuid: FromPath[str]) 
             data=data,
         )
         try:
-            async with context_of(request).database.transaction() as connection:
+            async with unit.transaction() as connection:
                 await MetadataService(connection, current_principal(request)).update(uuid, body)
             return see_other(f"/console/metadatas/{uuid}?saved=1")
         except AppError as error:
@@ -179,12 +182,16 @@ async def metadata_update(request: Request[Any, Any, Any], uuid: FromPath[str]) 
 
 
 @get("/metadatas/{uuid:str}/delete")
-async def metadata_confirm_delete(request: Request[Any, Any, Any], uuid: FromPath[str]) -> Response[Any]:
-    return render(request, "metadata_delete.html", item=await _get(request, uuid))
+async def metadata_confirm_delete(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, uuid: FromPath[str]
+) -> Response[Any]:
+    return render(request, "metadata_delete.html", item=await _get(request, unit, uuid))
 
 
 @post("/metadatas/{uuid:str}/delete")
-async def metadata_delete(request: Request[Any, Any, Any], uuid: FromPath[str]) -> Response[Any]:
-    async with context_of(request).database.transaction() as connection:
+async def metadata_delete(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, uuid: FromPath[str]
+) -> Response[Any]:
+    async with unit.transaction() as connection:
         await MetadataService(connection, current_principal(request)).delete(uuid)
     return see_other("/console/metadatas?deleted=1")

@@ -14,13 +14,14 @@ from metadock.console.diff import side_by_side
 from metadock.console.payload_view import PREVIEW_BYTES, pretty_text, preview
 from metadock.console.rendering import render, see_other
 from metadock.console.session import current_principal
-from metadock.kit.context import context_of
+from metadock.context import context_of
 from metadock.kit.db import Connection
-from metadock.kit.errors import AppError, bad_request, not_found, service_unavailable
+from metadock.kit.errors import AppError, bad_request, not_found
+from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.payloads.http import download_response
 from metadock.payloads.runs import RunService
 from metadock.payloads.service import PayloadService, parse_record_id
-from metadock.payloads.store import ObjectNotFound, StoreUnavailable
+from metadock.payloads.store import ObjectNotFound
 
 RUNS_PER_PAGE = 25
 CHART_DAYS = 7
@@ -55,8 +56,6 @@ async def _read_preview(request: Request[Any, Any, Any], store_key: str, size: i
         data = b"".join([chunk async for chunk in chunks])
     except ObjectNotFound:
         raise AppError(410, "The payload's bytes are gone from the store.") from None
-    except StoreUnavailable:
-        raise service_unavailable("The payload store is unavailable. Retry shortly.") from None
     return data[:end], size > PREVIEW_BYTES
 
 
@@ -65,10 +64,10 @@ def _payloads(request: Request[Any, Any, Any], connection: Connection) -> Payloa
 
 
 @get("/")
-async def overview(request: Request[Any, Any, Any]) -> Response[Any]:
+async def overview(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     principal = current_principal(request)
     until = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         service = RunService(connection, principal)
         runs = await service.list_runs(page=1, per_page=10)
         hours = await service.hourly_activity(since=until - dt.timedelta(days=CHART_DAYS), until=until)
@@ -79,13 +78,14 @@ async def overview(request: Request[Any, Any, Any]) -> Response[Any]:
 @get("/runs")
 async def runs_list(
     request: Request[Any, Any, Any],
+    unit: RequestUnitOfWork,
     run: OptionalText = None,
     step: OptionalText = None,
     dropped: OptionalText = None,
     page: OptionalText = None,
 ) -> Response[Any]:
     run_id, step_id, page_number = _optional_id(run, "run id"), _optional_id(step, "step id"), _page_number(page)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         runs = await RunService(connection, current_principal(request)).list_runs(
             run_id=run_id, step_id=step_id, dropped_only=bool(dropped), page=page_number, per_page=RUNS_PER_PAGE
         )
@@ -96,9 +96,9 @@ async def runs_list(
 
 
 @get("/runs/{run_id:str}")
-async def run_detail(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Response[Any]:
+async def run_detail(request: Request[Any, Any, Any], unit: RequestUnitOfWork, run_id: FromPath[str]) -> Response[Any]:
     number = parse_record_id(run_id)
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         service = RunService(connection, current_principal(request))
         detail = await service.run(number) if number is not None else None
         if detail is None:
@@ -124,8 +124,10 @@ async def find_payload(id: OptionalText = None) -> Response[Any]:  # noqa: A002 
 
 
 @get("/payloads/{payload_id:str}")
-async def payload_page(request: Request[Any, Any, Any], payload_id: FromPath[str]) -> Response[Any]:
-    async with context_of(request).database.transaction() as connection:
+async def payload_page(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, payload_id: FromPath[str]
+) -> Response[Any]:
+    async with unit.transaction() as connection:
         service = _payloads(request, connection)
         record = await service.get(payload_id)
         meta = await service.meta(payload_id)
@@ -139,20 +141,22 @@ async def payload_page(request: Request[Any, Any, Any], payload_id: FromPath[str
 
 
 @get("/payloads/{payload_id:str}/download")
-async def payload_download(request: Request[Any, Any, Any], payload_id: FromPath[str]) -> Response[Any]:
+async def payload_download(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, payload_id: FromPath[str]
+) -> Response[Any]:
     """The API's download (same headers, ranges and exact bytes), authenticated by the console session."""
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         target = await _payloads(request, connection).download_target(payload_id)
     return await download_response(request, target)
 
 
 @get("/compare")
 async def compare(
-    request: Request[Any, Any, Any], left: OptionalText = None, right: OptionalText = None
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, left: OptionalText = None, right: OptionalText = None
 ) -> Response[Any]:
     if not left or not right:
         raise bad_request("Choose two payloads to compare.")
-    async with context_of(request).database.transaction() as connection:
+    async with unit.transaction() as connection:
         service = _payloads(request, connection)
         records = [await service.get(left), await service.get(right)]
         metas = [await service.meta(left), await service.meta(right)]

@@ -38,6 +38,17 @@ class AppError(Exception):
         super().__init__(self.detail)
 
 
+class Unavailable(Exception):
+    """A backing service (named by ``service``) cannot serve right now: 503 with Retry-After. Raised by the code that
+    talks to that service; :func:`as_app_error` words it, once for every place it can happen."""
+
+    service = "A backing service"
+
+
+class OutOfSpace(Unavailable):
+    """A backing service has no room for what was sent: 507."""
+
+
 def bad_request(detail: str) -> AppError:
     return AppError(400, detail)
 
@@ -114,6 +125,12 @@ def as_app_error(exc: Exception) -> AppError:
         cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
         logger.warning("database unavailable: %s", cause.__class__.__name__ if cause else "unknown")
         return service_unavailable("The database is unavailable; retry shortly.")
+    if isinstance(exc, OutOfSpace):
+        logger.warning("out of space: %s", exc.service)
+        return AppError(507, f"{exc.service} is out of space; nothing was recorded.")
+    if isinstance(exc, Unavailable):
+        logger.warning("unavailable: %s", exc.service)
+        return service_unavailable(f"{exc.service} is unavailable; nothing was recorded. Retry shortly.")
     if isinstance(exc, ValidationException):
         return validation_failed(
             [_violation_from_framework(item) for item in _extra_items(exc)]

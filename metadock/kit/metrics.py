@@ -1,4 +1,5 @@
-"""Prometheus metrics: per-route request counts and latencies, payload captures, and ``GET /metrics`` to scrape them.
+"""Prometheus metrics: per-route request counts and latencies, and ``GET /metrics`` to scrape them. Resources add
+their own metrics to the app's registry (:func:`registry_of`), e.g. the capture's counts.
 
 Each app owns its registry (not prometheus-client's global one) so that several apps in one process, as the tests
 create, never collide on metric names. Under ``serve --workers N`` each worker process answers with its own counts;
@@ -8,20 +9,16 @@ a scraper that must see the sum scrapes through a load balancer and aggregates, 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any, Final
 
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from metadock.auth.http import PUBLIC
-from metadock.kit.context import context_of
+from metadock.kit.authentication import PUBLIC
+from metadock.kit.context import runtime_of
 from metadock.kit.errors import unauthenticated
 
 METRICS_STATE_KEY: Final = "metadock.metrics"
-# Only this request's response is read back (a small JSON envelope) to count what a capture stored.
-CAPTURE_METHOD: Final = "POST"
-CAPTURE_ROUTE: Final = "/api/v1/payload-metadata"
 # Latency buckets from a fast metadata read to a large streamed upload.
 _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -47,17 +44,6 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.captures = Counter(
-            "metadock_payload_captures",
-            "Payloads captured, by outcome: stored, or dropped (recorded without bytes, e.g. too large).",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.bytes_stored = Counter(
-            "metadock_payload_stored_bytes",
-            "Bytes of payloads written to the store by captures.",
-            registry=self.registry,
-        )
         self.database_connections = Gauge(
             "metadock_database_connections",
             "Database connections of this worker: in_use by a transaction, waiting (transactions queued for one), max.",
@@ -75,21 +61,14 @@ class Metrics:
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
-    def observe_capture(self, response_body: bytes) -> None:
-        """Count one successful capture from the record it answered with (Laravel's string-typed fields)."""
-        try:
-            record = json.loads(response_body)["data"]
-            size = int(record["payload_size"])
-            dropped = str(record["dropped"]) in {"1", "true", "True"}
-        except (ValueError, KeyError, TypeError):
-            # A metric must never fail a request; an unexpected shape is simply not counted.
-            return
-        self.captures.labels("dropped" if dropped else "stored").inc()
-        if not dropped:
-            self.bytes_stored.inc(size)
-
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def registry_of(app: Litestar) -> CollectorRegistry:
+    """The app's metrics registry, where a resource registers its own metrics."""
+    metrics: Metrics = app.state[METRICS_STATE_KEY]
+    return metrics.registry
 
 
 def _authorised(request: Request[Any, Any, Any], token: str) -> bool:
@@ -103,7 +82,7 @@ def _authorised(request: Request[Any, Any, Any], token: str) -> bool:
 # Left out of the OpenAPI document: it is an operator's endpoint, not part of either client API.
 @get("/metrics", opt={PUBLIC: True}, include_in_schema=False, sync_to_thread=False)
 def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-    context = context_of(request)
+    context = runtime_of(request)
     token = context.settings.metrics_token
     if token is not None and not _authorised(request, token.get_secret_value()):
         raise unauthenticated("A valid metrics token is required.")

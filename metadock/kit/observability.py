@@ -20,7 +20,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from metadock.kit.logs import current_request_id
-from metadock.kit.metrics import CAPTURE_METHOD, CAPTURE_ROUTE, METRICS_STATE_KEY, Metrics
+from metadock.kit.metrics import METRICS_STATE_KEY, Metrics
 from metadock.settings import Settings
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
@@ -80,17 +80,12 @@ class ObservabilityMiddleware:
         token = current_request_id.set(request_id)
         method: str = scope["method"]
         status = 500  # what the client gets if the app raises before starting a response
-        capture_body: list[bytes] | None = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, capture_body
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = _with_our_headers(message.get("headers", ()), request_id)
-                if self.metrics is not None and _is_capture(scope, method, status):
-                    capture_body = []
-            elif message["type"] == "http.response.body" and capture_body is not None:
-                capture_body.append(message.get("body", b""))
             await send(message)
 
         try:
@@ -101,13 +96,7 @@ class ObservabilityMiddleware:
             _log_access(request_id, method, route, status, elapsed, _tenant_of(scope))
             if self.metrics is not None:
                 self.metrics.observe_request(method, route, status, elapsed)
-                if capture_body is not None:
-                    self.metrics.observe_capture(b"".join(capture_body))
             current_request_id.reset(token)
-
-
-def _is_capture(scope: Scope, method: str, status: int) -> bool:
-    return method == CAPTURE_METHOD and status == 201 and _route_of(scope).rstrip("/") == CAPTURE_ROUTE
 
 
 def _with_our_headers(headers: Any, request_id: str) -> list[tuple[bytes, bytes]]:

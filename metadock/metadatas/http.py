@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from metadock.kit.context import context_of
-from metadock.kit.http import CurrentPrincipal, DbConnection
+from metadock.dialects.api_platform.paging import paging_headers
+from metadock.kit.authentication import principal_of
+from metadock.kit.context import runtime_of
 from metadock.kit.openapi import operation_with_query
+from metadock.kit.request import query_pairs
+from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.metadatas.query import documented_parameters, parse_list_query
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
 from metadock.metadatas.service import MetadataService
 
 
-def _query_pairs(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
-    """The query's pairs in the order sent (``request.query_params`` regroups them, which loses the order of
-    ``order[...]``); decoded as Litestar decodes them."""
-    query_string: bytes = request.scope.get("query_string", b"")
-    return parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, separator="&")
-
-
-def _link_header(
-    request: Request[Any, Any, Any], pairs: list[tuple[str, str]], page: int, limit: int, total: int
-) -> str:
-    last = max(1, math.ceil(total / limit))
-    others = [(k, v) for k, v in pairs if k != "page"]
-
-    def link(target: int, rel: str) -> str:
-        return f'<{request.url.path}?{urlencode([*others, ("page", str(target))])}>; rel="{rel}"'
-
-    links = [link(1, "first")]
-    if page > 1:
-        links.append(link(min(page - 1, last), "prev"))
-    if page < last:
-        links.append(link(page + 1, "next"))
-    links.append(link(last, "last"))
-    return ", ".join(links)
+async def _service(request: Request[Any, Any, Any], unit: UnitOfWork) -> MetadataService:
+    return MetadataService(await unit.connection(), principal_of(request))
 
 
 class MetadataController(Controller):
@@ -49,39 +29,41 @@ class MetadataController(Controller):
 
     @get("/", operation_class=operation_with_query(documented_parameters()), summary="List metadata resources")
     async def list_metadatas(
-        self, request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
+        self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> Response[list[MetadataOut]]:
-        settings = context_of(request).settings
-        pairs = _query_pairs(request)
+        settings = runtime_of(request).settings
+        pairs = query_pairs(request)
         query = parse_list_query(
             pairs, default_limit=settings.metadatas_default_limit, max_limit=settings.metadatas_max_limit
         )
-        page = await MetadataService(connection, principal).list(query)
-        headers = {
-            "X-Total-Count": str(page.total),
-            "Link": _link_header(request, pairs, query.page, query.per_page, page.total),
-        }
-        return Response(page.items, headers=headers)
+        page = await (await _service(request, unit)).list(query)
+        return Response(page.items, headers=paging_headers(request, pairs, query.page, query.per_page, page.total))
 
     @get("/{uuid:str}", summary="Get a metadata resource")
     async def get_metadata(
-        self, uuid: FromPath[str], connection: DbConnection, principal: CurrentPrincipal
+        self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
     ) -> MetadataOut:
-        return await MetadataService(connection, principal).get(uuid)
+        return await (await _service(request, unit)).get(uuid)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a metadata resource")
     async def create_metadata(
-        self, data: JSONBody[MetadataCreate], connection: DbConnection, principal: CurrentPrincipal
+        self, request: Request[Any, Any, Any], data: JSONBody[MetadataCreate], unit: RequestUnitOfWork
     ) -> Response[MetadataOut]:
-        created = await MetadataService(connection, principal).create(data)
+        created = await (await _service(request, unit)).create(data)
         return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/metadatas/{created.uuid}"})
 
     @put("/{uuid:str}", summary="Edit a metadata resource (partial; optimistic locking on version)")
     async def update_metadata(
-        self, uuid: FromPath[str], data: JSONBody[MetadataUpdate], connection: DbConnection, principal: CurrentPrincipal
+        self,
+        request: Request[Any, Any, Any],
+        uuid: FromPath[str],
+        data: JSONBody[MetadataUpdate],
+        unit: RequestUnitOfWork,
     ) -> MetadataOut:
-        return await MetadataService(connection, principal).update(uuid, data)
+        return await (await _service(request, unit)).update(uuid, data)
 
     @delete("/{uuid:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a metadata resource")
-    async def delete_metadata(self, uuid: FromPath[str], connection: DbConnection, principal: CurrentPrincipal) -> None:
-        await MetadataService(connection, principal).delete(uuid)
+    async def delete_metadata(
+        self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
+    ) -> None:
+        await (await _service(request, unit)).delete(uuid)

@@ -8,9 +8,9 @@ from typing import Any
 
 from msgspec import UNSET
 
-from metadock.auth.principal import Principal
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, conflict, not_found, validation_failed
+from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.metadatas.repository import Duplicate, DuplicateValue, MetadataRepository
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate

@@ -1,8 +1,9 @@
 """Capture: stream a payload's bytes into the store, then describe them in a record.
 
 Bytes are written first and the record second, so a crash at any point leaves at worst bytes without a record
-(which ``metadock payloads fsck --repair`` removes), never a record without bytes. If the record cannot be written,
-the handler calls :meth:`PayloadCapture.discard`.
+(which ``metadock payloads fsck --repair`` removes), never a record without bytes; if the record cannot be
+committed, :class:`CaptureService` removes the bytes. The HTTP handler and any other way in (a bulk import, a
+console upload) call the service.
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from metadock.kit.errors import AppError, Violation, validation_failed
-from metadock.payloads.query import parse_bounded_int
-from metadock.payloads.store import ObjectTooLarge, PayloadStore, StoreFull, StoreUnavailable
+from metadock.dialects.laravel.query import parse_bounded_int
+from metadock.kit.db import Connection
+from metadock.kit.errors import Violation, validation_failed
+from metadock.kit.principal import Principal
+from metadock.payloads.metrics import CaptureMetrics
+from metadock.payloads.schemas import PayloadRecord
+from metadock.payloads.service import PayloadService
+from metadock.payloads.store import ObjectTooLarge, PayloadStore
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
@@ -93,13 +100,42 @@ class _Counted:
         return chunk
 
 
-class PayloadCapture:
-    def __init__(self, store: PayloadStore, *, max_bytes: int, retention_days: int) -> None:
+class Transactions(Protocol):
+    """Where the record's transaction comes from: the request's unit of work, or a database (a command)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+
+class CaptureService:
+    def __init__(self, store: PayloadStore, metrics: CaptureMetrics, *, max_bytes: int, retention_days: int) -> None:
         self.store = store
+        self.metrics = metrics
         self.max_bytes = max_bytes
         self.retention_days = retention_days
 
-    async def receive(
+    async def capture(
+        self,
+        chunks: AsyncIterable[bytes],
+        declared_length: int | None,
+        params: CaptureParams,
+        principal: Principal,
+        transactions: Transactions,
+    ) -> PayloadRecord:
+        """Bytes first; then the record, in a transaction begun only now, so that no database connection is held
+        while a large body streams in. Store failures propagate as the store raised them (503, 507)."""
+        received = await self._receive(chunks, declared_length, params)
+        try:
+            async with transactions.transaction() as connection:
+                values = self._record_values(received, dt.datetime.now(dt.UTC))
+                record = await PayloadService(connection, principal, self.store.kind).record(values)
+        except BaseException:
+            if received.stored:
+                await self.store.delete(received.key)
+            raise
+        self.metrics.observe(stored=received.stored, size=received.size)
+        return record
+
+    async def _receive(
         self, chunks: AsyncIterable[bytes], declared_length: int | None, params: CaptureParams
     ) -> ReceivedPayload:
         key = self.store.new_key()
@@ -111,17 +147,9 @@ class PayloadCapture:
             result = await self.store.put_stream(key, counted, max_bytes=self.max_bytes)
         except ObjectTooLarge:
             return ReceivedPayload(params, key, await _drain(counted.iterator, counted.size), None, "too_large")
-        except StoreFull:
-            raise AppError(507, "The payload store is out of space; nothing was recorded.") from None
-        except StoreUnavailable:
-            raise AppError(503, "The payload store is unavailable; nothing was recorded. Retry shortly.") from None
         return ReceivedPayload(params, result.key, result.size, result.sha256, None)
 
-    async def discard(self, received: ReceivedPayload) -> None:
-        if received.stored:
-            await self.store.delete(received.key)
-
-    def record_values(self, received: ReceivedPayload, now: dt.datetime) -> dict[str, Any]:
+    def _record_values(self, received: ReceivedPayload, now: dt.datetime) -> dict[str, Any]:
         params = received.params
         expires_at = now + dt.timedelta(days=self.retention_days) if self.retention_days and received.stored else None
         return {

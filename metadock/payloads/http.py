@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
@@ -14,19 +12,21 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from metadock.kit.context import context_of
-from metadock.kit.errors import AppError, service_unavailable
-from metadock.kit.http import CurrentPrincipal, DbConnection
+from metadock.context import context_of
+from metadock.dialects.laravel.paginator import PageUrls, paginate
+from metadock.kit.authentication import principal_of
+from metadock.kit.errors import AppError
 from metadock.kit.openapi import operation_with_query
 from metadock.kit.pathsend import PathSendResponse, server_sends_files
 from metadock.kit.query import ListQuery
 from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
-from metadock.payloads.capture import PayloadCapture, parse_capture_params
-from metadock.payloads.paginator import PageUrls, paginate
+from metadock.kit.request import query_pairs
+from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
+from metadock.payloads.capture import CaptureService, parse_capture_params
 from metadock.payloads.query import documented_parameters, parse_list_query
 from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope, PayloadRecordList
 from metadock.payloads.service import DownloadTarget, PayloadService, gone
-from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable, StoreUnavailable
+from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable
 
 # Read from the raw query by parse_capture_params; listed here so the OpenAPI document (and clients built from it)
 # know them.
@@ -51,8 +51,8 @@ def _declared_length(request: Request[Any, Any, Any]) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
-def _service(request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal) -> PayloadService:
-    return PayloadService(connection, principal, context_of(request).store.kind)
+async def _service(request: Request[Any, Any, Any], unit: UnitOfWork) -> PayloadService:
+    return PayloadService(await unit.connection(), principal_of(request), context_of(request).store.kind)
 
 
 async def _prefetched(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -68,8 +68,6 @@ async def _open(store: PayloadStore, target: DownloadTarget, start: int, end: in
         first = await anext(chunks, b"")
     except (ObjectNotFound, RangeNotSatisfiable):
         raise gone("deleted") from None
-    except StoreUnavailable:
-        raise service_unavailable("The payload store is unavailable. Retry shortly.") from None
     return _prefetched(first, chunks)
 
 
@@ -115,14 +113,11 @@ class PayloadController(Controller):
 
     @get("/", operation_class=operation_with_query(documented_parameters()), summary="List Payload Metadata")
     async def list_payload_metadata(
-        self, request: Request[Any, Any, Any], connection: DbConnection, principal: CurrentPrincipal
+        self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> PayloadRecordList:
-        # In the order sent, decoded as Litestar decodes them: ``query_params.multi_items()`` regroups the pairs in
-        # an order that varies between runs, which reordered the page links and spatie's error messages.
-        query_string: bytes = request.scope.get("query_string", b"")
-        params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, separator="&")
+        params = query_pairs(request)
         query: ListQuery = parse_list_query(params)
-        page = await _service(request, connection, principal).list(query)
+        page = await (await _service(request, unit)).list(query)
         urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)
         links, meta = paginate(urls, page=query.page, per_page=query.per_page, total=page.total, count=len(page.items))
         return PayloadRecordList(data=page.items, links=links, meta=meta)
@@ -139,67 +134,43 @@ class PayloadController(Controller):
         ),
     )
     async def capture_payload(
-        self, request: Request[Any, Any, Any], principal: CurrentPrincipal
+        self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> Response[PayloadRecordEnvelope]:
         context = context_of(request)
         params = parse_capture_params(request.query_params.multi_items(), request.headers.get("content-type"))
-        capture = PayloadCapture(
+        service = CaptureService(
             context.store,
+            context.capture_metrics,
             max_bytes=context.settings.max_payload_bytes,
             retention_days=context.settings.payload_retention_days,
         )
-        received = await capture.receive(request.stream(), _declared_length(request), params)
-        # The bytes are in; the record goes in its own short transaction, opened only now so that no database
-        # connection is held while a large body streams in.
-        try:
-            async with context.database.transaction() as connection:
-                values = capture.record_values(received, dt.datetime.now(dt.UTC))
-                record = await PayloadService(connection, principal, context.store.kind).record(values)
-        except BaseException:
-            await capture.discard(received)
-            raise
+        record = await service.capture(request.stream(), _declared_length(request), params, principal_of(request), unit)
         return Response(PayloadRecordEnvelope(record), status_code=HTTP_201_CREATED)
 
     @get("/{payload_metadatum:str}", summary="Get Payload Metadata")
     async def get_payload_metadata(
-        self,
-        request: Request[Any, Any, Any],
-        payload_metadatum: FromPath[str],
-        connection: DbConnection,
-        principal: CurrentPrincipal,
+        self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadRecordEnvelope:
-        return PayloadRecordEnvelope(await _service(request, connection, principal).get(payload_metadatum))
+        return PayloadRecordEnvelope(await (await _service(request, unit)).get(payload_metadatum))
 
     @get("/{payload_metadatum:str}/meta", summary="Get Meta")
     async def get_payload_meta(
-        self,
-        request: Request[Any, Any, Any],
-        payload_metadatum: FromPath[str],
-        connection: DbConnection,
-        principal: CurrentPrincipal,
+        self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadMetaEnvelope:
-        return PayloadMetaEnvelope(await _service(request, connection, principal).meta(payload_metadatum))
+        return PayloadMetaEnvelope(await (await _service(request, unit)).meta(payload_metadatum))
 
     @get("/{payload_metadatum:str}/download", summary="Download Payload Metadata")
     async def download_payload(
-        self,
-        request: Request[Any, Any, Any],
-        payload_metadatum: FromPath[str],
-        connection: DbConnection,
-        principal: CurrentPrincipal,
+        self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[Any]:
-        target = await _service(request, connection, principal).download_target(payload_metadatum)
+        target = await (await _service(request, unit)).download_target(payload_metadatum)
         return await download_response(request, target)
 
     @delete("/{payload_metadatum:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a payload (Metadock)")
     async def delete_payload(
-        self,
-        request: Request[Any, Any, Any],
-        payload_metadatum: FromPath[str],
-        connection: DbConnection,
-        principal: CurrentPrincipal,
+        self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[None]:
-        key = await _service(request, connection, principal).delete(payload_metadatum)
+        key = await (await _service(request, unit)).delete(payload_metadatum)
         # The bytes go after the response, i.e. after the record's deletion has committed: a crash in between
         # leaves orphaned bytes for fsck, never a record without bytes.
         background = BackgroundTask(context_of(request).store.delete, key) if key else None

@@ -12,121 +12,20 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from metadock.kit.errors import AppError, Violation, validation_failed
-from metadock.kit.query import MAX_FILTER_VALUES, Filter, FilterOp, ListQuery, Order
+from metadock.dialects.laravel import query as laravel
+from metadock.kit.query import ListQuery
 
-ALLOWED_FILTERS = ("id", "flow_run_id", "flow_step_id", "flow_log_id")
-ALLOWED_SORTS = ("id", "created_at")
-DEFAULT_PER_PAGE = 15
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a signed 64-bit offset
-
-_FILTER_PARAM = re.compile(r"^filter\[(?P<name>[^\[\]]*)\]$")
-_INTEGER = re.compile(r"^[ \t]*[+-]?[0-9]{1,18}[ \t]*$")  # not \s, which admits characters int() refuses
-# An id no row can have: what an exact filter whose values are all non-integers compares against.
-NO_MATCH = -1
-
-
-def _attribute(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def parse_bounded_int(name: str, raw: str, *, minimum: int, maximum: int, violations: list[Violation]) -> int | None:
-    """Laravel's ``integer|min:..|max:..`` rules, with Laravel's messages."""
-    if not _INTEGER.match(raw):
-        violations.append(Violation(name, f"The {_attribute(name)} field must be an integer."))
-        return None
-    value = int(raw)
-    if value < minimum:
-        violations.append(Violation(name, f"The {_attribute(name)} field must be at least {minimum}."))
-        return None
-    if value > maximum:
-        violations.append(Violation(name, f"The {_attribute(name)} field must not be greater than {maximum}."))
-        return None
-    return value
-
-
-def _integers(raw: str) -> tuple[int, ...]:
-    values = tuple(int(part) for part in raw.split(",") if _INTEGER.match(part))
-    return values or (NO_MATCH,)
+PAYLOAD_QUERY = laravel.AllowedQuery(
+    filters=("id", "flow_run_id", "flow_step_id", "flow_log_id"), sorts=("id", "created_at")
+)
+ALLOWED_FILTERS = PAYLOAD_QUERY.filters
 
 
 def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
-    filters: dict[str, tuple[int, ...]] = {}
-    unknown_filters: list[str] = []
-    sort_raw: str | None = None
-    page, per_page = 1, DEFAULT_PER_PAGE
-    violations: list[Violation] = []
-
-    for name, raw in params:
-        if match := _FILTER_PARAM.match(name):
-            field = match["name"]
-            if field in ALLOWED_FILTERS:
-                if raw.count(",") >= MAX_FILTER_VALUES:
-                    raise AppError(400, f"Requested filter `{field}` has more than {MAX_FILTER_VALUES} values.")
-                if raw.strip():
-                    filters[field] = _integers(raw)
-                else:
-                    # Laravel turns an empty query value into null and spatie skips a null filter: no filtering.
-                    filters.pop(field, None)
-            elif field not in unknown_filters:
-                unknown_filters.append(field)
-        elif name == "sort":
-            sort_raw = raw
-        elif name == "page":
-            page = parse_bounded_int("page", raw, minimum=1, maximum=MAX_PAGE, violations=violations) or 1
-        elif name == "per_page":
-            parsed = parse_bounded_int("per_page", raw, minimum=1, maximum=MAX_PER_PAGE, violations=violations)
-            per_page = parsed or DEFAULT_PER_PAGE
-
-    if violations:
-        raise validation_failed(violations, status=422)
-    if unknown_filters:
-        raise AppError(
-            400,
-            f"Requested filter(s) `{', '.join(unknown_filters)}` are not allowed. "
-            f"Allowed filter(s) are `{', '.join(ALLOWED_FILTERS)}`.",
-        )
-    order = _parse_sort(sort_raw) if sort_raw else ()
-    return ListQuery(
-        filters=tuple(Filter(field, FilterOp.ANY_OF, values) for field, values in filters.items()),
-        order=order or (Order("id"),),
-        page=page,
-        per_page=per_page,
-    )
-
-
-def _parse_sort(raw: str) -> tuple[Order, ...]:
-    order: list[Order] = []
-    unknown: list[str] = []
-    for part in (piece.strip() for piece in raw.split(",")):
-        if not part:
-            continue
-        descending = part.startswith("-")
-        field = part.removeprefix("-")
-        if field not in ALLOWED_SORTS:
-            unknown.append(field)
-        elif all(item.field != field for item in order):
-            order.append(Order(field, descending))
-    if unknown:
-        raise AppError(
-            400,
-            f"Requested sort(s) `{', '.join(unknown)}` is not allowed. "
-            f"Allowed sort(s) are `{', '.join(ALLOWED_SORTS)}`.",
-        )
-    return tuple(order)
+    return laravel.parse_list_query(params, PAYLOAD_QUERY)
 
 
 def documented_parameters() -> list[tuple[str, str, str]]:
-    documented = [
-        (f"filter[{name}]", "string", f"Exact {name}; comma-separated for any of.") for name in ALLOWED_FILTERS
-    ]
-    documented += [
-        ("sort", "string", "Sort field: id or created_at; prefix with - for descending; comma-separated."),
-        ("page", "integer", "Page number, from 1."),
-        ("per_page", "integer", f"Results per page, 1 to {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE})."),
-    ]
-    return documented
+    return laravel.documented_parameters(PAYLOAD_QUERY)

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from metadock.auth.principal import Principal
 from metadock.kit.db import Connection
+from metadock.kit.principal import Principal
 from metadock.kit.query import Page
 from metadock.payloads.run_repository import RunRepository
 

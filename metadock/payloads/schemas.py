@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from metadock.dialects.laravel.schemas import PaginationLinks, PaginationMeta
+
 
 class PayloadRecord(msgspec.Struct):
     """A record as Laravel serialises the model: ``payload_size`` and ``dropped`` are strings (uncast columns)."""
@@ -38,32 +40,6 @@ class PayloadMeta(msgspec.Struct):
 
 class PayloadMetaEnvelope(msgspec.Struct):
     data: PayloadMeta
-
-
-class PaginationLinks(msgspec.Struct):
-    first: str
-    last: str
-    prev: str | None
-    next: str | None
-
-
-class PageLink(msgspec.Struct):
-    url: str | None
-    label: str
-    active: bool
-
-
-class PaginationMeta(msgspec.Struct, kw_only=True):
-    """Fields in Laravel's order."""
-
-    current_page: int
-    from_: int | None = msgspec.field(name="from")
-    last_page: int
-    links: list[PageLink]
-    path: str
-    per_page: int
-    to: int | None
-    total: int
 
 
 class PayloadRecordList(msgspec.Struct):

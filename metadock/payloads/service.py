@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from metadock.auth.principal import Principal
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, not_found
+from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.payloads.repository import PayloadRepository
 from metadock.payloads.schemas import PayloadMeta, PayloadRecord

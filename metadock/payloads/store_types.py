@@ -6,16 +6,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from metadock.kit.errors import OutOfSpace, Unavailable
+
 
 class StoreError(Exception):
     """Base of the store's errors. Messages never carry paths, URLs or credentials: they may reach clients."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, Unavailable):
     """The backend is unreachable, unwritable or failing (the service answers 503)."""
 
+    service = "The payload store"
 
-class StoreFull(StoreUnavailable):
+
+class StoreFull(StoreUnavailable, OutOfSpace):
     """The backend is out of space (the service answers 507)."""
 
 

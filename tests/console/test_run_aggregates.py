@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from metadock.auth.principal import Principal, Role
 from metadock.auth.service import TenantService
 from metadock.kit.db import Connection
+from metadock.kit.principal import Principal, Role
 from metadock.payloads.runs import RunService
 from tests.factories import TenantKeys, add_payload_records, run_in_transaction
 

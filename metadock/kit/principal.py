@@ -1,10 +1,13 @@
-"""Who is calling: the principal every credential kind resolves to, and the role ladder."""
+"""Who is calling: the principal every credential kind resolves to, the role ladder, and what resolves one."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from typing import Protocol
+
+from metadock.kit.db import Connection
 
 
 class Role(enum.StrEnum):
@@ -32,3 +35,11 @@ class Principal:
     credential_kind: str = "api_key"  # "api_key" or "jwt"
     token_id: str | None = None  # a JWT's jti, so that logout can revoke it
     token_expires_at: dt.datetime | None = None
+
+
+class CredentialResolver(Protocol):
+    """One kind of credential (an API key, a login JWT): the first resolver that recognises a token decides."""
+
+    def recognizes(self, token: str) -> bool: ...
+
+    async def resolve(self, token: str, connection: Connection) -> Principal | None: ...

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from metadock.payloads.schemas import PageLink, PaginationLinks, PaginationMeta
+from metadock.dialects.laravel.schemas import PageLink, PaginationLinks, PaginationMeta
 
 ON_EACH_SIDE = 3  # Laravel's default
 PREVIOUS_LABEL = "&laquo; Previous"

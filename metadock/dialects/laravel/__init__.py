@@ -1,0 +1,1 @@
+"""Laravel as Patchworks serves it: spatie query builder parameters, the paginator's JSON, ``{message, errors}``."""

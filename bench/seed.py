@@ -28,13 +28,14 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection as SyncConnection
 
 from metadock import migrate
-from metadock.auth.service import TenantService
+from metadock.api_keys.service import ApiKeyService
 from metadock.kit.db import Database
 from metadock.kit.principal import Role
 from metadock.metadatas.table import metadatas
 from metadock.payloads import maintenance
 from metadock.payloads.store import PayloadStore, open_store
 from metadock.payloads.table import payload_metadata
+from metadock.tenants.service import TenantService
 
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,7 +277,7 @@ async def _seed(params: SeedParams, log: Any) -> dict[str, Any]:
             service = TenantService(connection)
             for t in range(params.tenants):
                 tenant = await service.create_tenant(f"bench-{t}")
-                issued = await service.create_key(tenant.uuid, Role.ADMIN, "bench admin key")
+                issued = await ApiKeyService(connection, tenant.id).create(Role.ADMIN, "bench admin key")
                 tenants.append({"id": tenant.id, "uuid": tenant.uuid, "name": tenant.name, "key": issued.key})
         assert [t["id"] for t in tenants] == list(range(1, params.tenants + 1)), "seeding needs an empty database"
 

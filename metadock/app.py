@@ -10,10 +10,8 @@ from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
-from metadock.auth.admin_http import ApiKeyController, UserController
-from metadock.auth.login_http import login, logout
-from metadock.auth.service import ApiKeyResolver
-from metadock.auth.users import JwtResolver
+from metadock.api_keys.http import ApiKeyController
+from metadock.api_keys.service import ApiKeyResolver
 from metadock.console import console_routers
 from metadock.context import AppContext
 from metadock.dialects import dialect, error_handler
@@ -34,6 +32,9 @@ from metadock.payloads.http import PayloadController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
 from metadock.settings import Settings, get_settings
+from metadock.users.http import UserController
+from metadock.users.login_http import login, logout
+from metadock.users.service import JwtResolver
 
 # A request that matched no route has no dialect of its own: a client of Patchworks' API mistyping a path still gets
 # Laravel's shape; everything else gets problem details.

@@ -8,17 +8,18 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
-from metadock.auth.service import TenantService
-from metadock.auth.users import UserService
+from metadock.api_keys.service import ApiKeyService, IssuedKey, revoke_key_in_any_tenant
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError
 from metadock.kit.principal import Role
 from metadock.settings import get_settings
+from metadock.tenants.service import TenantService
+from metadock.users.service import UserService
 
 if TYPE_CHECKING:
     from metadock.payloads.store import PayloadStore
@@ -131,7 +132,7 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     from granian.constants import Interfaces
 
     _check_settings()
-    from metadock.auth.bootstrap import FirstStart, bootstrap
+    from metadock.tenants.bootstrap import FirstStart, bootstrap
 
     _upgrade()
     get_settings().signing_key()  # generated once here, before the workers start and read it
@@ -197,7 +198,12 @@ def keys() -> None:
 @click.option("--name", default=None, help="A label to recognise the key by.")
 def keys_create(tenant_uuid: str, role: str, name: str | None) -> None:
     """Create a key; prints the key as the last line."""
-    issued = _in_transaction(lambda connection: TenantService(connection).create_key(tenant_uuid, Role(role), name))
+
+    async def work(connection: Connection) -> IssuedKey:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        return await ApiKeyService(connection, tenant.id).create(Role(role), name)
+
+    issued = _in_transaction(work)
     click.echo(f"Created {issued.role.value} key {issued.id} ({issued.name!r}); it is shown only this once:")
     click.echo(issued.key)
 
@@ -206,7 +212,12 @@ def keys_create(tenant_uuid: str, role: str, name: str | None) -> None:
 @click.option("--tenant", "tenant_uuid", required=True, help="The tenant's uuid.")
 def keys_list(tenant_uuid: str) -> None:
     """List a tenant's keys (id, role, prefix, name, created, revoked)."""
-    for row in _in_transaction(lambda connection: TenantService(connection).list_keys(tenant_uuid)):
+
+    async def work(connection: Connection) -> list[dict[str, Any]]:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        return await ApiKeyService(connection, tenant.id).list()
+
+    for row in _in_transaction(work):
         revoked = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         click.echo(
             f"{row['id']}\t{row['role']}\t{row['display_prefix']}…\t{row['name']}\t{row['created_at']}\t{revoked}"
@@ -217,7 +228,7 @@ def keys_list(tenant_uuid: str) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
-    _in_transaction(lambda connection: TenantService(connection).revoke_key(key_id))
+    _in_transaction(lambda connection: revoke_key_in_any_tenant(connection, key_id))
     click.echo(f"Revoked key {key_id}.")
 
 

@@ -1,9 +1,11 @@
 """Every table, imported in one place so the migrations' autogenerate sees the whole schema."""
 
-from metadock.auth.tables import api_keys, login_failures, revoked_tokens, tenants, users
+from metadock.api_keys.table import api_keys
 from metadock.kit.db import metadata
 from metadock.metadatas.table import metadatas
 from metadock.payloads.table import payload_counts, payload_metadata
+from metadock.tenants.table import tenants
+from metadock.users.tables import login_failures, revoked_tokens, users
 
 __all__ = [
     "api_keys",

@@ -12,7 +12,7 @@ import httpx
 import msgspec
 from sqlalchemy import select, update
 
-from metadock.auth.service import IssuedKey, TenantService
+from metadock.api_keys.service import ApiKeyService, IssuedKey, revoke_key_in_any_tenant
 from metadock.kit.db import Connection, Database
 from metadock.kit.principal import Principal, Role
 from metadock.metadatas.schemas import MetadataCreate
@@ -22,6 +22,7 @@ from metadock.payloads.service import PayloadService
 from metadock.payloads.store import ObjectNotFound, PayloadStore, open_store
 from metadock.payloads.table import payload_metadata
 from metadock.settings import Settings
+from metadock.tenants.service import TenantService
 
 T = TypeVar("T")
 
@@ -51,9 +52,9 @@ class TenantKeys:
 
 def create_tenant(database_url: str, name: str) -> TenantKeys:
     async def work(connection: Connection) -> TenantKeys:
-        service = TenantService(connection)
-        tenant = await service.create_tenant(name)
-        issued = {role: (await service.create_key(tenant.uuid, role)).key for role in Role}
+        tenant = await TenantService(connection).create_tenant(name)
+        keys = ApiKeyService(connection, tenant.id)
+        issued = {role: (await keys.create(role)).key for role in Role}
         return TenantKeys(tenant.uuid, issued[Role.ADMIN], issued[Role.WRITER], issued[Role.READER])
 
     return run_in_transaction(database_url, work)
@@ -61,13 +62,16 @@ def create_tenant(database_url: str, name: str) -> TenantKeys:
 
 def issue_key(database_url: str, tenant_uuid: str, role: Role, name: str | None = None) -> IssuedKey:
     """A further key for a tenant; unlike :class:`TenantKeys` it carries the key's id, which revoking needs."""
-    return run_in_transaction(
-        database_url, lambda connection: TenantService(connection).create_key(tenant_uuid, role, name)
-    )
+
+    async def work(connection: Connection) -> IssuedKey:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        return await ApiKeyService(connection, tenant.id).create(role, name)
+
+    return run_in_transaction(database_url, work)
 
 
 def revoke_key(database_url: str, key_id: str) -> None:
-    run_in_transaction(database_url, lambda connection: TenantService(connection).revoke_key(key_id))
+    run_in_transaction(database_url, lambda connection: revoke_key_in_any_tenant(connection, key_id))
 
 
 # Every field of a DigitalState metadata resource, as the seed lists them.
@@ -302,8 +306,8 @@ def create_user(
     (real, salted) hash reused for every user given that password; logging in verifies it for real."""
     from unittest import mock
 
-    from metadock.auth import passwords
-    from metadock.auth.users import UserService
+    from metadock.users import passwords
+    from metadock.users.service import UserService
 
     hash_password = passwords.hash_password
 
@@ -323,7 +327,7 @@ def create_user(
 
 def user_emails(database_url: str, tenant_uuid: str) -> list[str]:
     """The emails of a tenant's users, as stored."""
-    from metadock.auth.users import UserService
+    from metadock.users.service import UserService
 
     async def work(connection: Connection) -> list[str]:
         tenant = await TenantService(connection).get_tenant(tenant_uuid)
@@ -370,7 +374,7 @@ def sign_token(secret: str | None, claims: dict[str, Any], algorithm: str = "HS2
 
 def age_login_failures(database_url: str, seconds: int) -> None:
     """Move every failed-login window and block ``seconds`` into the past, as waiting that long would."""
-    from metadock.auth.tables import login_failures
+    from metadock.tables import login_failures
 
     async def work(connection: Connection) -> None:
         delta = dt.timedelta(seconds=seconds)

@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from metadock.auth.service import ApiKeyResolver
+from metadock.api_keys.service import ApiKeyResolver
 from metadock.kit.context import STATE_KEY
 from metadock.kit.db import Connection
 from metadock.kit.principal import Principal, Role

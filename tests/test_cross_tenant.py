@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 from litestar.testing import TestClient
 
-from metadock.auth import tokens
 from metadock.kit.principal import Role
 from metadock.settings import Settings
+from metadock.users import tokens
 from tests.factories import (
     PAYLOADS,
     TenantKeys,

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import httpx
 from litestar.testing import TestClient
 
-from metadock.auth import tokens
 from metadock.kit.principal import Role
 from metadock.settings import Settings
+from metadock.users import tokens
 from tests.factories import TenantKeys, UserAccount, create_user
 
 Client = TestClient[object]

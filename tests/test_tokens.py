@@ -13,9 +13,9 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from metadock.auth import tokens
 from metadock.kit.principal import Role
 from metadock.settings import Settings
+from metadock.users import tokens
 from tests.factories import (
     LOGOUT,
     PAYLOADS,

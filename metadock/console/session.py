@@ -23,11 +23,11 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.handlers.base import BaseRouteHandler
 
-from metadock.auth.users import JwtResolver
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import forbidden
 from metadock.kit.principal import Principal, Role
 from metadock.kit.unit_of_work import UnitOfWork, continues_authentication
+from metadock.users.service import JwtResolver
 
 COOKIE_PATH = "/console"
 SESSION_COOKIE = "metadock_console"

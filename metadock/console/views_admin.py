@@ -7,13 +7,13 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from metadock.auth.service import TenantService
-from metadock.auth.users import UserService
+from metadock.api_keys.service import ApiKeyService
 from metadock.console.rendering import render, see_other
 from metadock.console.session import CONSOLE_ROLE, current_principal
 from metadock.kit.errors import AppError, Violation, bad_request
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
+from metadock.users.service import UserService
 
 ADMIN = {CONSOLE_ROLE: Role.ADMIN}
 ROLES = [role.value for role in Role]
@@ -31,7 +31,7 @@ async def _keys_page(
 ) -> Response[Any]:
     principal = current_principal(request)
     async with unit.transaction() as connection:
-        keys = await TenantService(connection).list_keys(principal.tenant_uuid)
+        keys = await ApiKeyService(connection, principal.tenant_id).list()
     keys.sort(key=lambda row: (row["revoked_at"] is not None, row["created_at"]), reverse=False)
     return render(request, "admin_keys.html", status=status, keys=keys, issued=issued, roles=ROLES)
 
@@ -48,7 +48,7 @@ async def key_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -
     name = str(form.get("name", "")).strip() or None
     principal = current_principal(request)
     async with unit.transaction() as connection:
-        issued = await TenantService(connection).create_key(principal.tenant_uuid, role, name)
+        issued = await ApiKeyService(connection, principal.tenant_id).create(role, name)
     # The key is in this one response only (no redirect: it is never stored, so it could not be shown again).
     return await _keys_page(request, unit, issued=issued, status=201)
 
@@ -57,7 +57,7 @@ async def key_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -
 async def key_revoke(request: Request[Any, Any, Any], unit: RequestUnitOfWork, key_id: FromPath[str]) -> Response[Any]:
     principal = current_principal(request)
     async with unit.transaction() as connection:
-        await TenantService(connection).revoke_key(key_id, tenant_id=principal.tenant_id)
+        await ApiKeyService(connection, principal.tenant_id).revoke(key_id)
     return see_other("/console/admin/keys")
 
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
 
-from metadock.auth.login_http import login_service
 from metadock.console.rendering import render, see_other
 from metadock.console.session import (
     CONSOLE_PUBLIC,
@@ -21,6 +20,7 @@ from metadock.context import context_of
 from metadock.kit.errors import AppError
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
+from metadock.users.login_http import login_service
 
 
 @get("/login", opt={CONSOLE_PUBLIC: True})

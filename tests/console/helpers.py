@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from metadock.auth.service import TenantService
-from metadock.auth.users import UserService
 from metadock.kit.db import Connection
 from metadock.kit.principal import Role
+from metadock.tenants.service import TenantService
+from metadock.users.service import UserService
 from tests.factories import run_in_transaction
 
 PASSWORD = "correct horse battery staple"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from metadock.auth.service import TenantService
 from metadock.kit.db import Connection
 from metadock.kit.principal import Principal, Role
 from metadock.payloads.runs import RunService
+from metadock.tenants.service import TenantService
 from tests.factories import TenantKeys, add_payload_records, run_in_transaction
 
 T0 = dt.datetime(2026, 11, 20, 10, 15, tzinfo=dt.UTC)

@@ -1,17 +1,24 @@
-"""All SQL about users, revoked tokens and login failures."""
+"""All SQL about users, revoked tokens and login failures.
+
+A tenant's users are reached from the tenant-scoped base statement (:class:`UserRepository`). Login and token checks
+cannot be scoped: an email or a token is what tells which tenant is calling, so they live apart, in
+:class:`CredentialRepository`, named for what they cross.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import case, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from metadock.auth.tables import login_failures, revoked_tokens, tenants, users
 from metadock.kit.db import Connection
+from metadock.kit.repository import TenantScopedRepository
+from metadock.tenants.table import tenants
+from metadock.users.tables import login_failures, revoked_tokens, users
 
 _u = users.c
 _USER_COLUMNS = (_u.id, _u.email, _u.role, _u.disabled_at, _u.created_at, _u.updated_at)
@@ -21,15 +28,11 @@ class EmailTaken(Exception):
     pass
 
 
-class UserRepository:
-    """Users of one tenant (``tenant_id``) for management; login and token checks look users up across tenants."""
+class UserRepository(TenantScopedRepository):
+    """The users of one tenant, for its admins."""
 
-    def __init__(self, connection: Connection, tenant_id: int | None = None) -> None:
-        self.connection = connection
-        self.tenant_id = tenant_id
-
-    def _scoped(self) -> Any:
-        return _u.tenant_id == self.tenant_id
+    table: ClassVar = users
+    columns: ClassVar = {"id": _u.id, "created_at": _u.created_at}
 
     async def insert(self, values: dict[str, Any]) -> Any:
         statement = insert(users).values(tenant_id=self.tenant_id, **values).returning(*_USER_COLUMNS)
@@ -39,12 +42,19 @@ class UserRepository:
             raise EmailTaken from None
 
     async def list_all(self) -> list[Any]:
-        statement = select(*_USER_COLUMNS).where(self._scoped()).order_by(_u.created_at, _u.id)
+        statement = self._select(*_USER_COLUMNS).order_by(_u.created_at, _u.id)
         return list((await self.connection.execute(statement)).mappings())
 
     async def update(self, user_id: str, values: dict[str, Any]) -> Any | None:
-        statement = update(users).where(self._scoped(), _u.id == user_id).values(**values).returning(*_USER_COLUMNS)
+        statement = self._update().where(_u.id == user_id).values(**values).returning(*_USER_COLUMNS)
         return (await self.connection.execute(statement)).mappings().first()
+
+
+class CredentialRepository:
+    """Lookups across tenants by what a caller presents (an email, a token), and the login throttle's records."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
 
     async def find_for_login(self, email: str) -> Any | None:
         statement = (

@@ -1,4 +1,4 @@
-"""Request and response shapes of login and of the management API (Laravel's conventions: ``{"data": ...}``)."""
+"""Request and response shapes of login and of ``/api/v1/users`` (Laravel's conventions: ``{"data": ...}``)."""
 
 from __future__ import annotations
 
@@ -24,29 +24,6 @@ class LoginResponse(msgspec.Struct):
 
 class MessageResponse(msgspec.Struct):
     message: str
-
-
-class ApiKeyCreate(msgspec.Struct, kw_only=True):
-    role: Role
-    name: str | None = None
-
-
-class ApiKeyOut(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    role: str
-    prefix: str
-    created_at: str
-    revoked_at: str | None
-    key: str | UnsetType = UNSET  # only in the answer to its creation
-
-
-class ApiKeyEnvelope(msgspec.Struct):
-    data: ApiKeyOut
-
-
-class ApiKeyList(msgspec.Struct):
-    data: list[ApiKeyOut]
 
 
 class UserCreate(msgspec.Struct, kw_only=True):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metadock.auth import passwords
-from metadock.auth.service import TenantService
-from metadock.auth.users import UserService
+from metadock.api_keys.service import ApiKeyService
 from metadock.kit.db import Connection
 from metadock.kit.principal import Role
+from metadock.tenants.service import DEFAULT_TENANT, TenantService
+from metadock.users import passwords
+from metadock.users.service import UserService
 
 ADMIN_EMAIL = "admin@localhost"
 
@@ -22,11 +23,12 @@ class FirstStart:
 
 
 async def bootstrap(connection: Connection) -> FirstStart | None:
+    """On an empty database only; otherwise nothing."""
     tenants = TenantService(connection)
-    issued = await tenants.bootstrap()
-    if issued is None:
+    if not await tenants.is_empty():
         return None
-    tenant = await tenants.get_tenant(issued.tenant_uuid)
+    tenant = await tenants.create_tenant(DEFAULT_TENANT)
+    issued = await ApiKeyService(connection, tenant.id).create(Role.ADMIN, "bootstrap admin key")
     password = passwords.generate_password()
     await UserService(connection, tenant.id).create(ADMIN_EMAIL, password, Role.ADMIN)
-    return FirstStart(issued.tenant_uuid, issued.key, ADMIN_EMAIL, password)
+    return FirstStart(tenant.uuid, issued.key, ADMIN_EMAIL, password)

@@ -9,14 +9,14 @@ from litestar import Request, post
 from litestar.params import JSONBody
 from msgspec import UNSET
 
-from metadock.auth.schemas import LoginRequest, LoginResponse, MessageResponse
-from metadock.auth.users import LoginService, ThrottlePolicy
 from metadock.kit.authentication import PUBLIC, ROLE, principal_of
 from metadock.kit.context import RuntimeContext, runtime_of
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, validation_failed
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
+from metadock.users.schemas import LoginRequest, LoginResponse, MessageResponse
+from metadock.users.service import LoginService, ThrottlePolicy
 
 LOGGED_IN = "You have successfully logged in."
 

@@ -7,13 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from metadock.auth import passwords, tokens
-from metadock.auth.ids import is_generated_id
-from metadock.auth.tables import users
-from metadock.auth.user_repository import EmailTaken, UserRepository
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, not_found, validation_failed
+from metadock.kit.ids import is_generated_id
 from metadock.kit.principal import Principal, Role
+from metadock.users import passwords, tokens
+from metadock.users.repository import CredentialRepository, EmailTaken, UserRepository
+from metadock.users.tables import users
 
 MAX_EMAIL = 320
 
@@ -103,7 +103,7 @@ class LoginOutcome:
 
 class LoginService:
     def __init__(self, connection: Connection, *, secret: str, ttl_seconds: int, policy: ThrottlePolicy) -> None:
-        self.repository = UserRepository(connection)
+        self.repository = CredentialRepository(connection)
         self.secret = secret
         self.ttl_seconds = ttl_seconds
         self.policy = policy
@@ -167,7 +167,7 @@ class JwtResolver:
             claims = tokens.decode_token(self.secret, token)
         except tokens.InvalidToken:
             return None
-        row = await UserRepository(connection).find_for_token(claims.user_id, claims.token_id)
+        row = await CredentialRepository(connection).find_for_token(claims.user_id, claims.token_id)
         if row is None or row["revoked"] or row["disabled_at"] is not None or row["tenant_uuid"] != claims.tenant_uuid:
             return None
         if claims.generation != row["token_generation"]:

@@ -1,0 +1,33 @@
+"""All SQL about tenants. Tenants are the scope itself, so nothing here is tenant-scoped: only operators (the CLI, the
+first start) reach it, never a tenant's HTTP request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from metadock.kit.db import Connection
+from metadock.tenants.table import tenants
+
+
+class TenantRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    async def count(self) -> int:
+        return int((await self.connection.execute(select(func.count()).select_from(tenants))).scalar_one())
+
+    async def insert(self, uuid: str, name: str, created_at: dt.datetime) -> int:
+        statement = insert(tenants).values(uuid=uuid, name=name, created_at=created_at).returning(tenants.c.id)
+        return int((await self.connection.execute(statement)).scalar_one())
+
+    async def find_by_uuid(self, uuid: str) -> Any | None:
+        return (await self.connection.execute(select(tenants).where(tenants.c.uuid == uuid))).mappings().first()
+
+    async def find_by_name(self, name: str) -> Any | None:
+        return (await self.connection.execute(select(tenants).where(tenants.c.name == name))).mappings().first()
+
+    async def list_all(self) -> list[Any]:
+        return list((await self.connection.execute(select(tenants).order_by(tenants.c.id))).mappings())

@@ -1,0 +1,61 @@
+"""``/api/v1/users``: a tenant's admins manage its users, always in their own tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED
+from msgspec import UNSET
+
+from metadock.api_keys.http import ADMIN_ONLY, time_text
+from metadock.kit.authentication import principal_of
+from metadock.kit.unit_of_work import RequestUnitOfWork
+from metadock.users.schemas import UserCreate, UserEnvelope, UserList, UserOut, UserUpdate
+from metadock.users.service import User, UserService
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        role=user.role.value,
+        disabled=user.disabled,
+        created_at=time_text(user.created_at) or "",
+    )
+
+
+class UserController(Controller):
+    path = "/api/v1/users"
+    tags = ["Management"]  # noqa: RUF012 - Litestar declares it as a plain attribute
+    opt = ADMIN_ONLY
+
+    @get("/", summary="List the tenant's users")
+    async def list_users(self, request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> UserList:
+        connection, principal = await unit.connection(), principal_of(request)
+        return UserList([_user_out(user) for user in await UserService(connection, principal.tenant_id).list()])
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a user")
+    async def create_user(
+        self, data: JSONBody[UserCreate], request: Request[Any, Any, Any], unit: RequestUnitOfWork
+    ) -> Response[UserEnvelope]:
+        connection, principal = await unit.connection(), principal_of(request)
+        user = await UserService(connection, principal.tenant_id).create(data.email, data.password, data.role)
+        return Response(UserEnvelope(_user_out(user)), status_code=HTTP_201_CREATED)
+
+    @patch("/{user_id:str}", summary="Change a user's role, or disable or enable them")
+    async def update_user(
+        self,
+        user_id: FromPath[str],
+        data: JSONBody[UserUpdate],
+        request: Request[Any, Any, Any],
+        unit: RequestUnitOfWork,
+    ) -> UserEnvelope:
+        connection, principal = await unit.connection(), principal_of(request)
+        user = await UserService(connection, principal.tenant_id).update(
+            user_id,
+            role=None if data.role is UNSET else data.role,
+            disabled=None if data.disabled is UNSET else data.disabled,
+        )
+        return UserEnvelope(_user_out(user))

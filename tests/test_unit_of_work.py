@@ -44,7 +44,7 @@ async def connections_held_by_a_read(request: Request[Any, Any, Any], unit: Requ
     return {"before_first_use": before, "after_first_use": runtime_of(request).database.in_use}
 
 
-@get("/test/fresh", opt={TRANSACTION: Begins.AFTER_BODY})
+@get("/test/fresh", opt={TRANSACTION: Begins.AT_FIRST_USE})
 async def a_read_declared_fresh(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> dict[str, int]:
     before = runtime_of(request).database.in_use
     await unit.connection()

@@ -20,7 +20,7 @@ from metadock.context import context_of
 from metadock.kit.errors import AppError
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
-from metadock.users.login_http import login_service
+from metadock.users.service import login_service
 
 
 @get("/login", opt={CONSOLE_PUBLIC: True})

@@ -9,9 +9,11 @@ handler's signature:
 
 - ``Begins.WITH_AUTHENTICATION`` (the default for GET, HEAD and OPTIONS): the handler continues the transaction its
   authentication began, which saves a pool checkout, a BEGIN and a COMMIT per read.
-- ``Begins.AFTER_BODY`` (the default for every other method): authentication's transaction is committed at once,
-  and the handler's first :meth:`UnitOfWork.connection` begins a fresh one. No connection is held while a body
-  streams in (a capture may take minutes), and a write never starts from a snapshot older than its body.
+- ``Begins.AT_FIRST_USE`` (the default for every other method): authentication's transaction is committed at once,
+  and the handler's first :meth:`UnitOfWork.connection` begins a fresh one (after the body: Litestar reads a
+  declared body before it resolves dependencies; a streamed one is read by the handler first). No connection is
+  held while a body streams in (a capture may take minutes), and a write never starts from a snapshot older than
+  its body.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class Begins(enum.StrEnum):
     WITH_AUTHENTICATION = "with_authentication"
-    AFTER_BODY = "after_body"
+    AT_FIRST_USE = "at_first_use"
 
 
 def continues_authentication(handler: BaseRouteHandler, method: str) -> bool:

@@ -36,20 +36,23 @@ class MetadataController(Controller):
         query = parse_list_query(
             pairs, default_limit=settings.metadatas_default_limit, max_limit=settings.metadatas_max_limit
         )
-        page = await (await _service(request, unit)).list(query)
+        service = await _service(request, unit)
+        page = await service.list(query)
         return Response(page.items, headers=paging_headers(request, pairs, query.page, query.per_page, page.total))
 
     @get("/{uuid:str}", summary="Get a metadata resource")
     async def get_metadata(
         self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
     ) -> MetadataOut:
-        return await (await _service(request, unit)).get(uuid)
+        service = await _service(request, unit)
+        return await service.get(uuid)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a metadata resource")
     async def create_metadata(
         self, request: Request[Any, Any, Any], data: JSONBody[MetadataCreate], unit: RequestUnitOfWork
     ) -> Response[MetadataOut]:
-        created = await (await _service(request, unit)).create(data)
+        service = await _service(request, unit)
+        created = await service.create(data)
         return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/metadatas/{created.uuid}"})
 
     @put("/{uuid:str}", summary="Edit a metadata resource (partial; optimistic locking on version)")
@@ -60,10 +63,12 @@ class MetadataController(Controller):
         data: JSONBody[MetadataUpdate],
         unit: RequestUnitOfWork,
     ) -> MetadataOut:
-        return await (await _service(request, unit)).update(uuid, data)
+        service = await _service(request, unit)
+        return await service.update(uuid, data)
 
     @delete("/{uuid:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a metadata resource")
     async def delete_metadata(
         self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
     ) -> None:
-        await (await _service(request, unit)).delete(uuid)
+        service = await _service(request, unit)
+        await service.delete(uuid)

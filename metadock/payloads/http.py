@@ -117,7 +117,8 @@ class PayloadController(Controller):
     ) -> PayloadRecordList:
         params = query_pairs(request)
         query: ListQuery = parse_list_query(params)
-        page = await (await _service(request, unit)).list(query)
+        service = await _service(request, unit)
+        page = await service.list(query)
         urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)
         links, meta = paginate(urls, page=query.page, per_page=query.per_page, total=page.total, count=len(page.items))
         return PayloadRecordList(data=page.items, links=links, meta=meta)
@@ -151,26 +152,30 @@ class PayloadController(Controller):
     async def get_payload_metadata(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadRecordEnvelope:
-        return PayloadRecordEnvelope(await (await _service(request, unit)).get(payload_metadatum))
+        service = await _service(request, unit)
+        return PayloadRecordEnvelope(await service.get(payload_metadatum))
 
     @get("/{payload_metadatum:str}/meta", summary="Get Meta")
     async def get_payload_meta(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadMetaEnvelope:
-        return PayloadMetaEnvelope(await (await _service(request, unit)).meta(payload_metadatum))
+        service = await _service(request, unit)
+        return PayloadMetaEnvelope(await service.meta(payload_metadatum))
 
     @get("/{payload_metadatum:str}/download", summary="Download Payload Metadata")
     async def download_payload(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[Any]:
-        target = await (await _service(request, unit)).download_target(payload_metadatum)
+        service = await _service(request, unit)
+        target = await service.download_target(payload_metadatum)
         return await download_response(request, target)
 
     @delete("/{payload_metadatum:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a payload (Metadock)")
     async def delete_payload(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[None]:
-        key = await (await _service(request, unit)).delete(payload_metadatum)
+        service = await _service(request, unit)
+        key = await service.delete(payload_metadatum)
         # The bytes go after the response, i.e. after the record's deletion has committed: a crash in between
         # leaves orphaned bytes for fsck, never a record without bytes.
         background = BackgroundTask(context_of(request).store.delete, key) if key else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Request, post
@@ -10,27 +9,14 @@ from litestar.params import JSONBody
 from msgspec import UNSET
 
 from metadock.kit.authentication import PUBLIC, ROLE, principal_of
-from metadock.kit.context import RuntimeContext, runtime_of
-from metadock.kit.db import Connection
+from metadock.kit.context import runtime_of
 from metadock.kit.errors import AppError, Violation, validation_failed
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.users.schemas import LoginRequest, LoginResponse, MessageResponse
-from metadock.users.service import LoginService, ThrottlePolicy
+from metadock.users.service import login_service
 
 LOGGED_IN = "You have successfully logged in."
-
-
-def login_service(context: RuntimeContext, connection: Connection) -> LoginService:
-    """The login service with the configured throttling (the console's login uses it too)."""
-    settings = context.settings
-    policy = ThrottlePolicy(
-        max_failures=settings.login_max_failures,
-        max_failures_per_address=settings.login_max_failures_per_address,
-        window=dt.timedelta(seconds=settings.login_failure_window_seconds),
-        block=dt.timedelta(seconds=settings.login_block_seconds),
-    )
-    return LoginService(connection, secret=context.signing_key, ttl_seconds=settings.token_ttl_seconds, policy=policy)
 
 
 @post(["/fabric/api/login", "/api/v1/login"], opt={PUBLIC: True}, status_code=200, tags=["Authentication"])

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from metadock.kit.context import RuntimeContext
 from metadock.kit.db import Connection
 from metadock.kit.errors import AppError, Violation, not_found, validation_failed
 from metadock.kit.ids import is_generated_id
@@ -181,3 +182,15 @@ class JwtResolver:
             token_id=claims.token_id,
             token_expires_at=claims.expires_at,
         )
+
+
+def login_service(context: RuntimeContext, connection: Connection) -> LoginService:
+    """The login service with the configured throttling (the API's login and the console's)."""
+    settings = context.settings
+    policy = ThrottlePolicy(
+        max_failures=settings.login_max_failures,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        window=dt.timedelta(seconds=settings.login_failure_window_seconds),
+        block=dt.timedelta(seconds=settings.login_block_seconds),
+    )
+    return LoginService(connection, secret=context.signing_key, ttl_seconds=settings.token_ttl_seconds, policy=policy)

@@ -6,8 +6,18 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 | `filter[...]=` (empty) | ignored, as Laravel + spatie do | | |
 | `filter[<other>]` | not allowed | | 400 |
 | `sort` | `id`, `created_at`; `-` = descending; `a,-b` = several | | 400 on another field |
-| `page` | page number (default 1) | integer >= 1 | 422 |
-| `per_page` | page size (default 15) | integer 1..100 | 422 |
+| `page` | page number (default 1); past the last page: an empty page | integer >= 1 | read as 1 |
+| `per_page` | page size (default 15); above 100: clamped to 100 | integer | see below |
+
+``page`` and ``per_page`` are read the way a Laravel controller reads them (``$request->integer('per_page')``,
+``Paginator::resolveCurrentPage``), never refused: a client that asks for more than the maximum (the public PHP client
+always sends ``per_page=250``) gets pages of 100 with ``meta.per_page``, ``last_page`` and ``links`` computed on 100.
+
+- ``per_page``: its leading integer, as PHP's ``intval`` reads it (``20abc`` -> 20, ``2.5`` -> 2); above 100 -> 100;
+  0, negative or no leading integer (``abc``, empty) -> the default 15 (Laravel's ``$perPage ?: $model->perPage``).
+- ``page``: an integer >= 1 (surrounding spaces and a ``+`` allowed); anything else (0, negative, ``abc``, ``1.5``,
+  more than 18 digits) -> 1, as ``resolveCurrentPage`` does; above 1,000,000,000 -> 1,000,000,000 (past the end of
+  any list, and ``(page - 1) * per_page`` stays inside a 64-bit offset).
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from metadock.kit.errors import AppError, Violation, validation_failed
+from metadock.kit.errors import AppError, Violation
 from metadock.kit.query import MAX_FILTER_VALUES, Filter, FilterOp, ListQuery, Order
 
 ALLOWED_FILTERS = ("id", "flow_run_id", "flow_step_id", "flow_log_id")
@@ -26,6 +36,8 @@ MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a signed 64-bit o
 
 _FILTER_PARAM = re.compile(r"^filter\[(?P<name>[^\[\]]*)\]$")
 _INTEGER = re.compile(r"^[ \t]*[+-]?[0-9]{1,18}[ \t]*$")  # not \s, which admits characters int() refuses
+# PHP's intval(): optional leading whitespace and sign, then digits; whatever follows is ignored.
+_LEADING_INTEGER = re.compile(r"^[ \t\n\r\v\f]*(?P<sign>[+-]?)(?P<digits>[0-9]+)")
 # An id no row can have: what an exact filter whose values are all non-integers compares against.
 NO_MATCH = -1
 
@@ -49,6 +61,24 @@ def parse_bounded_int(name: str, raw: str, *, minimum: int, maximum: int, violat
     return value
 
 
+def page_number(raw: str) -> int:
+    """Laravel's resolveCurrentPage: a valid integer >= 1, else 1; capped where no list reaches."""
+    value = int(raw) if _INTEGER.match(raw) else 1
+    return min(value, MAX_PAGE) if value >= 1 else 1
+
+
+def page_size(raw: str) -> int:
+    """``$request->integer('per_page')`` (PHP's intval), then Laravel's ``?: default`` and the clamp to the maximum."""
+    match = _LEADING_INTEGER.match(raw)
+    if match is None or match["sign"] == "-":
+        return DEFAULT_PER_PAGE
+    digits = match["digits"].lstrip("0")
+    if not digits:
+        return DEFAULT_PER_PAGE  # 0
+    # Compared by length first: int() of thousands of digits is slow, and refused past Python's digit limit.
+    return MAX_PER_PAGE if len(digits) > 3 else min(int(digits), MAX_PER_PAGE)
+
+
 def _integers(raw: str) -> tuple[int, ...]:
     values = tuple(int(part) for part in raw.split(",") if _INTEGER.match(part))
     return values or (NO_MATCH,)
@@ -59,7 +89,6 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
     unknown_filters: list[str] = []
     sort_raw: str | None = None
     page, per_page = 1, DEFAULT_PER_PAGE
-    violations: list[Violation] = []
 
     for name, raw in params:
         if match := _FILTER_PARAM.match(name):
@@ -77,13 +106,10 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
         elif name == "sort":
             sort_raw = raw
         elif name == "page":
-            page = parse_bounded_int("page", raw, minimum=1, maximum=MAX_PAGE, violations=violations) or 1
+            page = page_number(raw)
         elif name == "per_page":
-            parsed = parse_bounded_int("per_page", raw, minimum=1, maximum=MAX_PER_PAGE, violations=violations)
-            per_page = parsed or DEFAULT_PER_PAGE
+            per_page = page_size(raw)
 
-    if violations:
-        raise validation_failed(violations, status=422)
     if unknown_filters:
         raise AppError(
             400,
@@ -126,7 +152,12 @@ def documented_parameters() -> list[tuple[str, str, str]]:
     ]
     documented += [
         ("sort", "string", "Sort field: id or created_at; prefix with - for descending; comma-separated."),
-        ("page", "integer", "Page number, from 1."),
-        ("per_page", "integer", f"Results per page, 1 to {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE})."),
+        ("page", "integer", "Page number, from 1 (anything else reads as 1; past the end: an empty page)."),
+        (
+            "per_page",
+            "integer",
+            f"Results per page (default {DEFAULT_PER_PAGE}); above {MAX_PER_PAGE} clamped to {MAX_PER_PAGE}, "
+            f"0 or below reads as {DEFAULT_PER_PAGE}.",
+        ),
     ]
     return documented

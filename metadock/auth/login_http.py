@@ -1,4 +1,5 @@
-"""``POST /fabric/api/login`` (also ``/api/v1/login``) and ``POST /fabric/api/logout``, as Patchworks has them."""
+"""``POST /fabric/api/login`` (also ``/fabric/api/v1/login`` and ``/api/v1/login``) and ``POST /fabric/api/logout``,
+as Patchworks has them."""
 
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ def _login_service(context: AppContext, connection: Any) -> LoginService:
     return LoginService(connection, secret=context.signing_key, ttl_seconds=settings.token_ttl_seconds, policy=policy)
 
 
-@post(["/fabric/api/login", "/api/v1/login"], opt={PUBLIC: True}, status_code=200, tags=["Authentication"])
+# /fabric/api/v1/login is where the public PHP client for the Patchworks Core API logs in.
+@post(
+    ["/fabric/api/login", "/fabric/api/v1/login", "/api/v1/login"],
+    opt={PUBLIC: True},
+    status_code=200,
+    tags=["Authentication"],
+)
 async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
     """Exchange an email and password for a Bearer JWT."""
     username = data.username if data.username is not UNSET else data.email

@@ -281,7 +281,7 @@ def remove_object(settings: Settings, key: str) -> None:
 
 USER_PASSWORD = "correct horse battery staple"
 LOGIN = "/fabric/api/login"
-LOGIN_PATHS = ("/fabric/api/login", "/api/v1/login")
+LOGIN_PATHS = ("/fabric/api/login", "/fabric/api/v1/login", "/api/v1/login")
 LOGOUT = "/fabric/api/logout"
 
 

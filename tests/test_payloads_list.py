@@ -16,7 +16,6 @@ from tests.factories import (
     add_payload_records,
     backdate_payload,
     capture_payload,
-    laravel_error,
 )
 
 BASE = "http://testserver.local" + PAYLOADS
@@ -263,38 +262,6 @@ def test_an_empty_list(client: TestClient[object], tenant: TenantKeys) -> None:
     assert [link["label"] for link in meta["links"]] == ["&laquo; Previous", "1", "Next &raquo;"]
 
 
-@pytest.mark.parametrize(
-    ("params", "errors"),
-    [
-        ({"page": "0"}, {"page": ["The page field must be at least 1."]}),
-        ({"page": "-2"}, {"page": ["The page field must be at least 1."]}),
-        ({"page": "abc"}, {"page": ["The page field must be an integer."]}),
-        ({"page": "1.5"}, {"page": ["The page field must be an integer."]}),
-        ({"per_page": "0"}, {"per_page": ["The per page field must be at least 1."]}),
-        ({"per_page": "101"}, {"per_page": ["The per page field must not be greater than 100."]}),
-        ({"per_page": "ten"}, {"per_page": ["The per page field must be an integer."]}),
-        (
-            {"page": "x", "per_page": "101"},
-            {
-                "page": ["The page field must be an integer."],
-                "per_page": ["The per page field must not be greater than 100."],
-            },
-        ),
-    ],
-)
-def test_an_invalid_page_or_per_page_is_422_in_laravels_shape(
-    client: TestClient[object], tenant: TenantKeys, params: dict[str, str], errors: dict[str, list[str]]
-) -> None:
-    response = client.get(PAYLOADS, params=params, headers=tenant.headers())
-
-    body = laravel_error(response, 422)
-    assert body["errors"] == errors
-    if len(errors) == 1:
-        assert body["message"] == next(iter(errors.values()))[0]
-    else:  # Laravel's "first message (and N more error)"; which comes first is the rules' order
-        assert body["message"] in {f"{messages[0]} (and 1 more error)" for messages in errors.values()}
-
-
 def test_page_links_keep_the_other_query_parameters(
     client: TestClient[object], tenant: TenantKeys, twenty: list[int]
 ) -> None:
@@ -368,7 +335,8 @@ def test_integers_padded_with_odd_whitespace_are_client_errors_never_500(
     assert listed.status_code == 200
     assert listed.json()["data"] == []  # a non-integer matches nothing
     paged = client.get(PAYLOADS, params={"per_page": f"5{control}"}, headers=tenant.headers())
-    assert paged.status_code == 422
+    assert paged.status_code == 200  # read as Laravel's $request->integer() does: the leading 5
+    assert paged.json()["meta"]["per_page"] == 5
     captured = client.post(
         PAYLOADS, params={"flow_run_id": f"1{control}", "flow_step_id": 1}, content=b"{}", headers=tenant.headers()
     )

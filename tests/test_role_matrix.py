@@ -29,6 +29,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/readyz"): PUBLIC,
     ("POST", "/fabric/api/login"): PUBLIC,
     ("POST", "/api/v1/login"): PUBLIC,
+    ("POST", "/fabric/api/v1/login"): PUBLIC,
     ("POST", "/fabric/api/logout"): Role.READER,
     ("GET", "/metadatas"): Role.READER,
     ("GET", "/metadatas/{uuid}"): Role.READER,

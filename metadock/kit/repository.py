@@ -9,7 +9,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Delete, Integer, Select, Table, Update, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Delete,
+    Integer,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.db import Connection
@@ -129,7 +143,8 @@ class TenantScopedRepository:
             .where(*where)
             .order_by(*order)
             .limit(bindparam("page_limit", type_=Integer()))
-            .offset(bindparam("page_offset", type_=Integer()))
+            # 64-bit: a deep page of 100 passes 2**31 rows' offset (PostgreSQL refused an int4 parameter: a 500).
+            .offset(bindparam("page_offset", type_=BigInteger()))
             .subquery()
         )
         page = select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)

@@ -181,6 +181,9 @@ class MetadataService:
                 violations.append(Violation("data", NO_NUL))
             values["data"] = body.data
         if violations:
+            # The item first, as API Platform: a missing or another tenant's item is not found, whatever the body.
+            if await self.repository.current_version(key) is None:
+                raise not_found()
             raise validation_failed(violations)
         values["updated_at"] = _now()
         try:

@@ -6,8 +6,19 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 | `filter[...]=` (empty) | ignored, as Laravel + spatie do | | |
 | `filter[<other>]` | not allowed | | 400 |
 | `sort` | `id`, `created_at`; `-` = descending; `a,-b` = several | | 400 on another field |
-| `page` | page number (default 1) | integer >= 1 | 422 |
-| `per_page` | page size (default 15) | integer 1..100 | 422 |
+| `page` | page number (default 1); past the last page: an empty page | integer >= 1 | read as 1 |
+| `per_page` | page size (default 15); above 100: clamped to 100 | integer | see below |
+
+``page`` and ``per_page`` (``dialects/laravel/query.py``) are read the way a Laravel controller reads them
+(``$request->integer('per_page')``, ``Paginator::resolveCurrentPage``), never refused: a client that asks for more
+than the maximum (the public PHP client always sends ``per_page=250``) gets pages of 100 with ``meta.per_page``,
+``last_page`` and ``links`` computed on 100.
+
+- ``per_page``: its leading integer, as PHP's ``intval`` reads it (``20abc`` -> 20, ``2.5`` -> 2); above 100 -> 100;
+  0, negative or no leading integer (``abc``, empty) -> the default 15 (Laravel's ``$perPage ?: $model->perPage``).
+- ``page``: an integer >= 1 (surrounding spaces and a ``+`` allowed); anything else (0, negative, ``abc``, ``1.5``,
+  more than 18 digits) -> 1, as ``resolveCurrentPage`` does; above 1,000,000,000 -> 1,000,000,000 (past the end of
+  any list, and ``(page - 1) * per_page`` stays inside a 64-bit offset).
 """
 
 from __future__ import annotations

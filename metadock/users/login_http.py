@@ -1,4 +1,5 @@
-"""``POST /fabric/api/login`` (also ``/api/v1/login``) and ``POST /fabric/api/logout``, as Patchworks has them."""
+"""``POST /fabric/api/login`` (also ``/fabric/api/v1/login`` and ``/api/v1/login``) and ``POST /fabric/api/logout``,
+as Patchworks has them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ from metadock.users.service import login_service
 LOGGED_IN = "You have successfully logged in."
 
 
-@post(["/fabric/api/login", "/api/v1/login"], opt={PUBLIC: True}, status_code=200, tags=["Authentication"])
+# /fabric/api/v1/login is where the public PHP client for the Patchworks Core API logs in.
+@post(
+    ["/fabric/api/login", "/fabric/api/v1/login", "/api/v1/login"],
+    opt={PUBLIC: True},
+    status_code=200,
+    tags=["Authentication"],
+)
 async def login(
     request: Request[Any, Any, Any], data: JSONBody[LoginRequest], unit: RequestUnitOfWork
 ) -> LoginResponse:

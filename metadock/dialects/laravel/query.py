@@ -2,7 +2,10 @@
 
 A resource declares an :class:`AllowedQuery` (its exact integer filters and its sorts) and documents its own table
 (see ``payloads/query.py``); this module parses ``filter[...]``, ``sort``, ``page`` and ``per_page`` against it into
-the internal :class:`~metadock.kit.query.ListQuery`, with Laravel's validation messages.
+the internal :class:`~metadock.kit.query.ListQuery`. ``page`` and ``per_page`` are never refused: they are read as a
+Laravel controller reads them (:func:`page_number`, :func:`page_size`; the payload table in ``payloads/query.py``
+spells the cases out). ``parse_bounded_int`` is Laravel's ``integer|min|max`` rule with its messages, for other
+parameters (the capture's ids).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from metadock.kit.errors import AppError, Violation, validation_failed
+from metadock.kit.errors import AppError, Violation
 from metadock.kit.query import MAX_FILTER_VALUES, Filter, FilterOp, ListQuery, Order
 
 DEFAULT_PER_PAGE = 15  # Laravel's Model::$perPage
@@ -20,6 +23,8 @@ MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a signed 64-bit o
 
 _FILTER_PARAM = re.compile(r"^filter\[(?P<name>[^\[\]]*)\]$")
 _INTEGER = re.compile(r"^[ \t]*[+-]?[0-9]{1,18}[ \t]*$")  # not \s, which admits characters int() refuses
+# PHP's intval(): optional leading whitespace and sign, then digits; whatever follows is ignored.
+_LEADING_INTEGER = re.compile(r"^[ \t\n\r\v\f]*(?P<sign>[+-]?)(?P<digits>[0-9]+)")
 # An id no row can have: what an exact filter whose values are all non-integers compares against.
 NO_MATCH = -1
 
@@ -52,6 +57,24 @@ def parse_bounded_int(name: str, raw: str, *, minimum: int, maximum: int, violat
     return value
 
 
+def page_number(raw: str) -> int:
+    """Laravel's resolveCurrentPage: a valid integer >= 1, else 1; capped where no list reaches."""
+    value = int(raw) if _INTEGER.match(raw) else 1
+    return min(value, MAX_PAGE) if value >= 1 else 1
+
+
+def page_size(raw: str) -> int:
+    """``$request->integer('per_page')`` (PHP's intval), then Laravel's ``?: default`` and the clamp to the maximum."""
+    match = _LEADING_INTEGER.match(raw)
+    if match is None or match["sign"] == "-":
+        return DEFAULT_PER_PAGE
+    digits = match["digits"].lstrip("0")
+    if not digits:
+        return DEFAULT_PER_PAGE  # 0
+    # Compared by length first: int() of thousands of digits is slow, and refused past Python's digit limit.
+    return MAX_PER_PAGE if len(digits) > 3 else min(int(digits), MAX_PER_PAGE)
+
+
 def _integers(raw: str) -> tuple[int, ...]:
     values = tuple(int(part) for part in raw.split(",") if _INTEGER.match(part))
     return values or (NO_MATCH,)
@@ -62,7 +85,6 @@ def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -
     unknown_filters: list[str] = []
     sort_raw: str | None = None
     page, per_page = 1, DEFAULT_PER_PAGE
-    violations: list[Violation] = []
 
     for name, raw in params:
         if match := _FILTER_PARAM.match(name):
@@ -80,13 +102,10 @@ def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -
         elif name == "sort":
             sort_raw = raw
         elif name == "page":
-            page = parse_bounded_int("page", raw, minimum=1, maximum=MAX_PAGE, violations=violations) or 1
+            page = page_number(raw)
         elif name == "per_page":
-            parsed = parse_bounded_int("per_page", raw, minimum=1, maximum=MAX_PER_PAGE, violations=violations)
-            per_page = parsed or DEFAULT_PER_PAGE
+            per_page = page_size(raw)
 
-    if violations:
-        raise validation_failed(violations, status=422)
     if unknown_filters:
         raise AppError(
             400,
@@ -130,7 +149,12 @@ def documented_parameters(allowed: AllowedQuery) -> list[tuple[str, str, str]]:
     sorts = " or ".join(allowed.sorts)
     documented += [
         ("sort", "string", f"Sort field: {sorts}; prefix with - for descending; comma-separated."),
-        ("page", "integer", "Page number, from 1."),
-        ("per_page", "integer", f"Results per page, 1 to {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE})."),
+        ("page", "integer", "Page number, from 1 (anything else reads as 1; past the end: an empty page)."),
+        (
+            "per_page",
+            "integer",
+            f"Results per page (default {DEFAULT_PER_PAGE}); above {MAX_PER_PAGE} clamped to {MAX_PER_PAGE}, "
+            f"0 or below reads as {DEFAULT_PER_PAGE}.",
+        ),
     ]
     return documented

@@ -22,8 +22,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # What runs: the suite, the benchmark, the app, how they are built and CI.
 SCOPE = ("tests", "bench", "metadock", "Makefile", ".ci", "pyproject.toml")
-# bench/results/ records where past benchmark runs kept their data; nothing reads those paths back.
-RECORDS = ("bench/results/",)
+# bench/results/ records where past benchmark runs kept their data; nothing reads those paths back. This file's own
+# examples of ways out (WAYS_OUT below) are the patterns themselves.
+NOT_READ = ("bench/results/", "tests/test_checkout.py")
 
 # `Path(__file__).parents[N]`, `.parent.parent…` and `os.path.dirname(dirname(__file__))`: how far up a file climbs.
 PARENTS_INDEX = re.compile(r"__file__\)(?:\.resolve\(\)|\.absolute\(\))?\.parents\[(\d+)\]")
@@ -111,7 +112,7 @@ def tracked(*pathspec: str) -> list[str]:
 
 
 def test_no_tracked_file_names_a_path_outside_the_checkout() -> None:
-    files = [name for name in tracked(*SCOPE) if not name.startswith(RECORDS)]
+    files = [name for name in tracked(*SCOPE) if not name.startswith(NOT_READ)]
     assert {"tests/test_contract.py", "Makefile", ".ci/run"} <= set(files)  # the scope is really scanned
     found = []
     for name in files:

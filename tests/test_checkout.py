@@ -14,6 +14,7 @@ import posixpath
 import re
 import subprocess
 import tokenize
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -130,6 +131,29 @@ def test_the_contract_the_suite_checks_is_in_the_checkout() -> None:
     assert CONTRACT.is_file()
     assert CONTRACT.resolve().is_relative_to(ROOT)
     assert tracked(str(CONTRACT.relative_to(ROOT))) == ["contracts/patchworks-payload-metadata.openapi.json"]
+
+
+# Where the lock may send an install: PyPI's index and file host, which every machine reaches; never a local mirror
+# (this machine's pip is configured with file:///opt/... locations that a clone elsewhere does not have).
+LOCK_HOSTS = ("https://pypi.org/simple", "https://files.pythonhosted.org/")
+
+
+def test_the_lock_pins_every_package_to_a_source_any_clone_can_reach() -> None:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    packages = {package["name"]: package for package in lock["package"]}
+    assert packages["metadock"]["source"] == {"editable": "."}
+    assert "uv.lock" in tracked("uv.lock")
+    elsewhere = []
+    for name, package in packages.items():
+        if name == "metadock":
+            continue
+        assert package.get("version"), f"{name} is not pinned to a version"
+        files = [package["source"].get("registry", "")]
+        files += [entry["url"] for entry in [package.get("sdist", {}), *package.get("wheels", [])] if "url" in entry]
+        elsewhere += [f"{name}: {url}" for url in files if not url.startswith(LOCK_HOSTS)]
+    assert not elsewhere, "locked to sources a fresh clone cannot reach:\n" + "\n".join(elsewhere)
+    # Every direct dependency is in the lock, transitive ones too (litestar's msgspec, granian's click...).
+    assert {"litestar", "msgspec", "granian", "sqlalchemy", "pytest", "uv", "datasette", "anyio"} <= set(packages)
 
 
 # Each way out the check must catch, as it was or could be written; the first two are how tests/test_contract.py

@@ -3,18 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+# Every package, transitive ones included, at the version uv.lock pins. --locked refuses a lock that no longer
+# matches pyproject.toml (run `make lock`) instead of quietly installing something else; sync also removes what the
+# lock does not list. Never a Python download: the venv's interpreter is the one $(PYTHON) made.
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv sync --quiet --locked --python $(BIN)/python
 
-.PHONY: run test lint typecheck pytest install bench clean
+.PHONY: run test lint typecheck pytest install lock bench clean
 
+# Bootstrap: a venv holding the one uv that installs everything else (the same version the lock pins for it).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip uv==0.13.9
 
-$(STAMP): pyproject.toml $(BIN)/python
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+$(STAMP): pyproject.toml uv.lock $(BIN)/python
+	$(SYNC) --extra dev
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve uv.lock after editing pyproject.toml, keeping every other pin. Renovate one package with
+# `make lock UPGRADE=name`, all of them with `make lock UPGRADE=all`; the next `make` installs the new pins.
+UPGRADE ?=
+lock: $(BIN)/python
+	$(BIN)/uv lock $(if $(filter all,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
 
 run: install
 	mkdir -p var
@@ -34,11 +46,15 @@ pytest: install
 
 test: lint typecheck pytest
 
-# The benchmark (never part of `make test`): installs wrk, nginx and datasette when missing, seeds var/bench/ once,
-# and writes bench/results/. E.g. make bench BENCH_ARGS=--quick
+# The benchmark (never part of `make test`): installs wrk and nginx when missing, seeds var/bench/ once, and writes
+# bench/results/. Its Python tools (datasette) are the lock's `bench` extra. E.g. make bench BENCH_ARGS=--quick
 BENCH_ARGS ?=
 
-bench: install
+$(BENCH_STAMP): $(STAMP)
+	$(SYNC) --extra dev --extra bench
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.install_tools
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -1,7 +1,8 @@
-"""Install what the benchmark drives when it is missing: wrk and nginx (Debian) and datasette 0.65.5 (in the venv).
+"""Install what the benchmark drives when it is missing: wrk and nginx (Debian); check datasette 0.65.5 (in the venv).
 
 Run: `.venv/bin/python -m bench.install_tools` (``make bench`` does). datasette is a benchmark tool, not a project
-dependency, so it is not in pyproject.toml.
+dependency: it is pyproject.toml's `bench` extra, pinned with its dependencies in uv.lock, which ``make bench``
+installs before this runs.
 """
 
 from __future__ import annotations
@@ -54,12 +55,9 @@ def ensure(log: Callable[[str], None] = print) -> None:
             _apt("update")
             if _apt("install", "-y", *missing) != 0:
                 raise SystemExit(f"could not install {' '.join(missing)}")
-    if _datasette_version() != DATASETTE_VERSION:
-        log(f"Installing datasette=={DATASETTE_VERSION} into the venv")
-        uv = Path(sys.executable).with_name("uv")
-        installer = [str(uv), "pip", "install", "--python", sys.executable] if uv.exists() else [
-            sys.executable, "-m", "pip", "install"]  # fmt: skip
-        subprocess.run([*installer, f"datasette=={DATASETTE_VERSION}"], check=True)
+    if (found := _datasette_version()) != DATASETTE_VERSION:
+        # Installed from the lock only (an install here would pick versions the lock does not pin).
+        raise SystemExit(f"datasette {DATASETTE_VERSION} is not in the venv (found {found}): run `make bench`")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """Test databases are built by the real migrations: SQLite from a migrated template file copied per test, PostgreSQL
-in a database of its own per run, emptied between tests. Under CI=true a missing PostgreSQL fails the run."""
+in a database of its own per run, emptied between tests. Under CI=true a missing PostgreSQL fails the run.
+
+No process the run starts outlives it: each carries the run's mark, and whatever is still alive at the end fails the
+run (and is killed)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,11 @@ from metadock.kit.db import Database
 from metadock.settings import Settings
 from metadock.tables import metadata
 from tests.factories import TenantKeys, create_tenant
+from tests.processes import no_process_outlives_the_run, pytest_configure  # noqa: F401 - see below
 from tests.s3server import FOREIGN_AWS_VARIABLES, S3Server, running_s3_server
+
+# The end-of-run check is a plugin of its own (light to load, so that tests/test_processes.py can run it in a run of
+# its own); importing its hook and its autouse fixture here puts them in every run of the suite.
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("METADOCK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -1,4 +1,8 @@
-"""A real Metadock server in a subprocess (granian, real HTTP), for end-to-end and contract tests."""
+"""A real Metadock server in a subprocess (granian, real HTTP), for end-to-end and contract tests.
+
+Each server runs in a process group of its own, stopped whole (workers included) by ``stop``, which a test calls in a
+``finally`` or by using the server as a context manager: a test that fails leaves no server behind.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import httpx
+
+from tests.processes import stop_group
 
 METADOCK = str(Path(sys.executable).with_name("metadock"))
 
@@ -29,12 +36,15 @@ class LiveServer:
     output: list[str]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_group(self.process)
+
+    def __enter__(self) -> LiveServer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def start_server(env: Mapping[str, str], *extra_args: str, timeout: float = 30.0) -> LiveServer:
@@ -46,8 +56,16 @@ def start_server(env: Mapping[str, str], *extra_args: str, timeout: float = 30.0
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # so that stop() reaches granian's workers too
     )
-    base_url = f"http://127.0.0.1:{port}"
+    try:
+        return _wait_until_healthy(process, f"http://127.0.0.1:{port}", timeout)
+    except BaseException:  # not answering, exited early, or the test interrupted: nothing may keep running
+        stop_group(process, grace=0)
+        raise
+
+
+def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, timeout: float) -> LiveServer:
     output: list[str] = []
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
@@ -62,7 +80,6 @@ def start_server(env: Mapping[str, str], *extra_args: str, timeout: float = 30.0
                 return LiveServer(process, base_url, output)
         except httpx.TransportError:
             time.sleep(0.1)
-    process.kill()
     raise RuntimeError("metadock serve did not answer in time:\n" + "\n".join(output))
 
 

@@ -8,7 +8,6 @@ input, 410 for a dropped payload) are not held against it: `status_code_conforma
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +25,8 @@ from schemathesis.checks import (
 
 from tests.live import LiveServer, printed_api_key, start_server
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "patchworks-payload-metadata.openapi.json"
-if not CONTRACT.exists():  # CI clones next to shared/; a developer's checkout may sit elsewhere
-    CONTRACT = Path(os.environ.get("METADOCK_CONTRACT", "../shared/contracts/patchworks-payload-metadata.openapi.json"))
+# Vendored (contracts/ at the repository root), so a clone with nothing beside it can run this module.
+CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "patchworks-payload-metadata.openapi.json"
 
 schema = schemathesis.openapi.from_path(CONTRACT)
 
@@ -36,33 +34,32 @@ schema = schemathesis.openapi.from_path(CONTRACT)
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
     root = tmp_path_factory.mktemp("contract")
-    server = start_server(
+    with start_server(
         {
             "METADOCK_DATABASE_URL": f"sqlite:///{root / 'metadock.db'}",
             "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
             "METADOCK_MAX_PAYLOAD_BYTES": "64",
         }
-    )
-    key = printed_api_key(server.output)
-    assert key is not None
-    # Records for the generated ids to find: stored, dropped (too large) and of several runs and steps.
-    for index in range(1, 30):
-        # Valid JSON, as the contract types the download: every seventh is over the limit and recorded as dropped.
-        body = json.dumps({"index": index, "padding": "x" * (100 if index % 7 == 0 else index)}).encode()
-        response = httpx.post(
-            f"{server.base_url}/api/v1/payload-metadata",
-            params={
-                "flow_run_id": index % 4 + 1,
-                "flow_step_id": index % 3 + 1,
-                "flow_version_id": 1,
-                "flow_log_id": 9,
-            },
-            content=body,
-            headers={"Authorization": key, "Content-Type": "application/json"},
-        )
-        assert response.status_code == 201, response.text
-    yield server, key
-    server.stop()
+    ) as server:
+        key = printed_api_key(server.output)
+        assert key is not None
+        # Records for the generated ids to find: stored, dropped (too large) and of several runs and steps.
+        for index in range(1, 30):
+            # Valid JSON, as the contract types the download: every seventh is over the limit and recorded as dropped.
+            body = json.dumps({"index": index, "padding": "x" * (100 if index % 7 == 0 else index)}).encode()
+            response = httpx.post(
+                f"{server.base_url}/api/v1/payload-metadata",
+                params={
+                    "flow_run_id": index % 4 + 1,
+                    "flow_step_id": index % 3 + 1,
+                    "flow_version_id": 1,
+                    "flow_log_id": 9,
+                },
+                content=body,
+                headers={"Authorization": key, "Content-Type": "application/json"},
+            )
+            assert response.status_code == 201, response.text
+        yield server, key
 
 
 @schema.parametrize()

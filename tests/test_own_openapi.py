@@ -42,26 +42,25 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     else:
         database_url = request.getfixturevalue("postgres_url")
         _empty_postgres(database_url)  # the first start on an empty database prints the admin key
-    server = start_server(
+    with start_server(
         {
             "METADOCK_DATABASE_URL": database_url,
             "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
             "METADOCK_DATA_DIR": str(root),
         }
-    )
-    key = printed_api_key(server.output)
-    assert key is not None
-    for index in range(1, 6):
-        httpx.post(
-            f"{server.base_url}/api/v1/payload-metadata",
-            params={"flow_run_id": index, "flow_step_id": 1},
-            content=b"{}",
-            headers={"Authorization": key, "Content-Type": "application/json"},
-        ).raise_for_status()
-    LIVE["current"] = (server, key)
-    yield server, key
-    LIVE.pop("current", None)
-    server.stop()
+    ) as server:
+        key = printed_api_key(server.output)
+        assert key is not None
+        for index in range(1, 6):
+            httpx.post(
+                f"{server.base_url}/api/v1/payload-metadata",
+                params={"flow_run_id": index, "flow_step_id": 1},
+                content=b"{}",
+                headers={"Authorization": key, "Content-Type": "application/json"},
+            ).raise_for_status()
+        LIVE["current"] = (server, key)
+        yield server, key
+        LIVE.pop("current", None)
 
 
 @schema.parametrize()

@@ -48,17 +48,16 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root: Path = tmp_path_factory.mktemp("live-hostile")
     database_url = f"sqlite:///{root / 'metadock.db'}"
-    server = start_server(
+    with start_server(
         {
             "METADOCK_DATABASE_URL": database_url,
             "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
             "METADOCK_DATA_DIR": str(root),
         }
-    )
-    key = printed_api_key(server.output)
-    assert key is not None
-    yield Live(server, key, database_url)
-    server.stop()
+    ) as server:
+        key = printed_api_key(server.output)
+        assert key is not None
+        yield Live(server, key, database_url)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.live import METADOCK, free_port, printed_api_key
+from tests.processes import stop_group, wait_until_group_gone
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -51,9 +52,7 @@ class ServerGroup:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         # Workers are reaped by init; wait until none holds the port any more.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _group_alive(self.process.pid):
-            time.sleep(0.05)
+        wait_until_group_gone(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -65,14 +64,6 @@ class ServerGroup:
 
     def client(self, timeout: float = 30.0) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, headers={"Authorization": self.api_key}, timeout=timeout)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def serve(
@@ -91,21 +82,27 @@ def serve(
             start_new_session=True,
         )
     base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(process, base_url, log, timeout)
+        key = api_key or printed_api_key(log.read_text().splitlines())
+        assert key, "no API key printed:\n" + log.read_text()
+    except BaseException:  # a server that is not handed to the test is stopped here, workers included
+        stop_group(process, grace=0)
+        raise
+    return ServerGroup(process, base_url, key, log)
+
+
+def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("metadock serve exited early:\n" + log.read_text())
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
+                return
         except httpx.TransportError:
             time.sleep(0.1)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise RuntimeError("metadock serve did not answer in time:\n" + log.read_text())
-    key = api_key or printed_api_key(log.read_text().splitlines())
-    assert key, "no API key printed:\n" + log.read_text()
-    return ServerGroup(process, base_url, key, log)
+    raise RuntimeError("metadock serve did not answer in time:\n" + log.read_text())
 
 
 @contextlib.contextmanager

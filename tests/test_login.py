@@ -204,6 +204,23 @@ def test_a_missing_username_or_password_is_422_in_laravel_shape(
 
 
 @pytest.mark.parametrize("path", LOGIN_PATHS)
+def test_a_nul_in_the_username_is_422_and_counts_nothing(client: Client, user: UserAccount, path: str) -> None:
+    """Found by schemathesis: PostgreSQL refuses NUL in text, which made this a 500 there."""
+    response = client.post(path, json={"username": f"{user.email}\x00", "password": user.password})
+
+    error = laravel_error(response, 422)
+    assert "username" in error["errors"]
+    assert client.post(path, json={"username": user.email, "password": user.password}).status_code == 200
+
+
+def test_a_user_whose_email_holds_a_nul_is_refused_with_422(client: Client, tenant: TenantKeys) -> None:
+    body = {"email": "ada\x00@example.com", "password": "a long enough password", "role": "reader"}
+    response = client.post("/api/v1/users", json=body, headers=tenant.headers("admin"))
+
+    assert "email" in laravel_error(response, 422)["errors"]
+
+
+@pytest.mark.parametrize("path", LOGIN_PATHS)
 def test_a_body_that_is_not_json_is_a_client_error(client: Client, path: str) -> None:
     response = client.post(path, content=b"username=ada&password=x", headers={"Content-Type": "text/plain"})
 

@@ -29,7 +29,7 @@ def normalize_email(email: str) -> str:
 
 def email_problem(email: str) -> str | None:
     local, at, domain = email.partition("@")
-    if not at or not local or not domain or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
+    if not at or not local or not domain or len(email) > MAX_EMAIL or any(c.isspace() or c == "\x00" for c in email):
         return "The email field must be a valid email address."
     return None
 
@@ -111,6 +111,9 @@ class LoginService:
 
     async def login(self, email: str, password: str, client_address: str) -> LoginOutcome:
         email = normalize_email(email)
+        if "\x00" in email:
+            # No address holds one, and PostgreSQL cannot even compare text with it: the client's mistake, not ours.
+            raise validation_failed([Violation("username", "The username field must be a valid email address.")], 422)
         user_subject, address_subject = f"user:{email}"[:400], f"ip:{client_address}"[:400]
         subjects = [user_subject, address_subject]
         now = _now()

@@ -11,6 +11,10 @@ from metadock.kit.openapi import BINARY, INTEGER, STRING, Docs, Headers, header,
 from metadock.payloads.query import documented_parameters
 
 _NOT_FOUND: Final = {404: "No payload with this id in the caller's tenant (or the id is not a positive integer)."}
+# The Patchworks contract lists 403 on its reads; every Metadock role may read, so Metadock never sends it there.
+_CONTRACT_403: Final = {
+    403: "Listed by the Patchworks contract; never sent by Metadock on a read (every role may read)."
+}
 _LIST_PARAMETERS: Final = documented_parameters()
 # Read the way a Laravel controller reads them, never refused (see the README): the schemas say what is meaningful.
 _PAGING: Final = {
@@ -23,7 +27,7 @@ _FIRST_ID: Final = "$response.body#/data/0/id"
 LIST: Final = Docs(
     operation_id="listPayloadMetadata",
     parameters=query_parameters(_LIST_PARAMETERS, schemas=_PAGING),
-    errors={400: "A filter or sort that is not allowed, or more than 500 values in one filter."},
+    errors={400: "A filter or sort that is not allowed, or more than 500 values in one filter.", **_CONTRACT_403},
     # The first record: a way in for clients that did not capture the payloads they read.
     links={
         "GetFirstPayloadMetadata": ("getPayloadMetadata", _FIRST_ID),
@@ -73,9 +77,9 @@ GET: Final = Docs(
         )
         for name, kind, _description in _LIST_PARAMETERS
     ],
-    errors=_NOT_FOUND,
+    errors={**_NOT_FOUND, **_CONTRACT_403},
 )
-META: Final = Docs(operation_id="getPayloadMetadataMeta", errors=_NOT_FOUND)
+META: Final = Docs(operation_id="getPayloadMetadataMeta", errors={**_NOT_FOUND, **_CONTRACT_403})
 DELETE: Final = Docs(operation_id="deletePayload", errors=_NOT_FOUND)
 
 _DOWNLOAD_HEADERS: Final[Headers] = {
@@ -121,6 +125,7 @@ DOWNLOAD: Final = Docs(
     },
     errors={
         **_NOT_FOUND,
+        **_CONTRACT_403,
         410: "The bytes are gone: dropped (too large), pruned, deleted, or missing from the store.",
         416: "The range is outside the payload.",
     },

@@ -8,10 +8,10 @@ from typing import Any
 
 from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from metadock.api_keys.http import ApiKeyController
 from metadock.api_keys.service import ApiKeyResolver
+from metadock.apidocs import LocalScalar, LocalSwagger
 from metadock.console import console_routers
 from metadock.context import AppContext
 from metadock.dialects import dialect, error_handler
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="DigitalState-compatible /metadatas and Patchworks-compatible payload metadata.",
             path="/docs",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[LocalScalar(), LocalSwagger()],
         ),
         debug=False,
         cors_config=cors_config(settings),

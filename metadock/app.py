@@ -8,15 +8,17 @@ from typing import Any
 
 from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from metadock.api_keys.http import ApiKeyController
 from metadock.api_keys.service import ApiKeyResolver
+from metadock.apidocs import LocalScalar, LocalSwagger
 from metadock.console import console_routers
 from metadock.context import AppContext
 from metadock.dialects import dialect, error_handler
 from metadock.dialects.api_platform.errors import render_problem
+from metadock.dialects.api_platform.openapi import ProblemDocs
 from metadock.dialects.laravel.errors import render_laravel
+from metadock.dialects.laravel.openapi import LaravelErrorDocs
 from metadock.health import healthz, readyz
 from metadock.kit.authentication import PUBLIC, authentication_middleware
 from metadock.kit.context import STATE_KEY
@@ -24,7 +26,7 @@ from metadock.kit.db import Database
 from metadock.kit.logs import configure_logging
 from metadock.kit.metrics import metrics_endpoint, registry_of
 from metadock.kit.observability import cors_config, install
-from metadock.kit.openapi import with_links
+from metadock.kit.openapi import complete_allow_headers, finish_document
 from metadock.kit.request import JsonSafeRequest
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas.http import MetadataController
@@ -43,7 +45,8 @@ _UNMATCHED_DIALECTS = (("/api/", render_laravel), ("/fabric/", render_laravel))
 
 @get("/openapi.json", opt={PUBLIC: True}, include_in_schema=False)
 async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return with_links(request.app.openapi_schema.to_schema())
+    # The same model the docs pages load (finished once by finish_document in create_app).
+    return request.app.openapi_schema.to_schema()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -70,16 +73,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await database.dispose()
 
-    metadatas_api = Router(path="/", route_handlers=[MetadataController], opt=dialect(render_problem))
-    payloads_api = Router(path="/", route_handlers=[PayloadController], opt=dialect(render_laravel))
+    problem, laravel = ProblemDocs(), LaravelErrorDocs()
+    health = Router(path="/", route_handlers=[healthz, readyz], opt=dialect(render_problem, problem))
+    metadatas_api = Router(path="/", route_handlers=[MetadataController], opt=dialect(render_problem, problem))
+    payloads_api = Router(path="/", route_handlers=[PayloadController], opt=dialect(render_laravel, laravel))
     management_api = Router(
-        path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel)
+        path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel, laravel)
     )
 
     app = Litestar(
         route_handlers=[
-            healthz,
-            readyz,
+            health,
             openapi_document,
             metrics_endpoint,
             metadatas_api,
@@ -98,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="DigitalState-compatible /metadatas and Patchworks-compatible payload metadata.",
             path="/docs",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[LocalScalar(), LocalSwagger()],
         ),
         debug=False,
         cors_config=cors_config(settings),
@@ -108,5 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Outermost, around Litestar's exception handling, so that every response gets a request id and its headers.
     install(app)
+    finish_document(app, components=[problem.components, laravel.components])
+    complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))
     return app

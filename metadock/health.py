@@ -9,14 +9,18 @@ from litestar import Request, get
 from metadock.kit.authentication import PUBLIC
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import service_unavailable
+from metadock.kit.openapi import DOCS, Docs
 
 
-@get("/healthz", opt={PUBLIC: True}, tags=["Health"], summary="The process is up")
+@get("/healthz", opt={PUBLIC: True, DOCS: Docs("getHealth")}, tags=["Health"], summary="The process is up")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", opt={PUBLIC: True}, tags=["Health"], summary="The database is reachable")
+_READY_DOCS = Docs("getReadiness", errors={503: "The database is unreachable."})
+
+
+@get("/readyz", opt={PUBLIC: True, DOCS: _READY_DOCS}, tags=["Health"], summary="The database is reachable")
 async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
     if not await runtime_of(request).database.ping():
         raise service_unavailable("The database is unreachable.")

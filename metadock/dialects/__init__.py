@@ -13,14 +13,16 @@ from typing import Any, Final
 from litestar import Request, Response
 
 from metadock.kit.errors import AppError, as_app_error
+from metadock.kit.openapi import ERROR_DOCS, ErrorDocs
 
 DIALECT: Final = "dialect"  # router opt: the dialect's ErrorRenderer
 ErrorRenderer = Callable[[AppError], Response[Any]]
 
 
-def dialect(renderer: ErrorRenderer) -> dict[str, Any]:
-    """The opt that puts a router (and every route under it) in a dialect: ``Router(..., opt=dialect(render))``."""
-    return {DIALECT: renderer}
+def dialect(renderer: ErrorRenderer, docs: ErrorDocs) -> dict[str, Any]:
+    """The opt that puts a router (and every route under it) in a dialect: ``Router(..., opt=dialect(render, docs))``;
+    ``docs`` documents the error bodies ``render`` writes."""
+    return {DIALECT: renderer, ERROR_DOCS: docs}
 
 
 def error_handler(

@@ -1,104 +1,208 @@
-"""OpenAPI helpers: document query grammars that handlers parse themselves from the raw query string."""
+"""The OpenAPI document as the app really behaves: who may call, every answer an operation gives, readable ids.
+
+Litestar builds the document from handler signatures, which cannot know what Metadock's middleware and dialects do
+(authentication answers 401/403, errors are rendered in the route's dialect, downloads are bytes, query grammars are
+parsed from the raw query string). Each handler declares what it does in a :class:`Docs` (route opt :data:`DOCS`);
+:func:`finish_document` then rewrites Litestar's operations once, when the app is made, so ``/openapi.json`` and the
+documents the docs pages load are one and the same.
+
+Generic only: the dialects supply their error schemas through :class:`ErrorDocs` (route opt :data:`ERROR_DOCS`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
 
-from litestar.enums import ParamType
+from litestar import Litestar
+from litestar.enums import HttpMethod, ParamType
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
+    Components,
+    Link,
     OpenAPIFormat,
-    OpenAPIMediaType,
+    OpenAPIHeader,
+    OpenAPIResponse,
     OpenAPIType,
     Operation,
     Parameter,
+    Reference,
     RequestBody,
     Schema,
+    SecurityScheme,
 )
+from litestar.routes import HTTPRoute
+
+from metadock.kit.authentication import PUBLIC, required_role
+from metadock.kit.principal import Role
+
+DOCS: Final = "docs"  # route opt: the route's Docs
+ERROR_DOCS: Final = "error_docs"  # router opt, set with the dialect: the dialect's ErrorDocs
+
+# The names and shapes of the Patchworks seed contract: the key alone in Authorization, or a Bearer JWT from login
+# (an API key after "Bearer " is accepted too, see authentication.credential_from_header).
+SECURITY_SCHEMES: Final = {
+    "ApiKeyAuth": SecurityScheme(
+        type="apiKey",
+        name="Authorization",
+        security_scheme_in="header",
+        description="An API key alone in the Authorization header: `Authorization: mdk_…`.",
+    ),
+    "BearerAuth": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="JWT",
+        description="A login token from `POST /fabric/api/login`: `Authorization: Bearer <jwt>`.",
+    ),
+}
+_HTTP_METHODS: Final = frozenset(method.value for method in HttpMethod)
+_UNAVAILABLE: Final = "The database (or, for payloads, the store) is unavailable; retry later."
 
 
-def _schema(kind: str) -> Schema:
+class ErrorDocs(Protocol):
+    """How a dialect documents its error bodies: reusable schemas, and a response for a status."""
+
+    def components(self) -> dict[str, Schema]: ...
+
+    def response(self, status: int, description: str) -> OpenAPIResponse: ...
+
+
+def header(schema: Schema, description: str, required: bool = True) -> OpenAPIHeader:
+    return OpenAPIHeader(schema=schema, description=description, required=required)
+
+
+Headers = dict[str, OpenAPIHeader | Reference]
+
+STRING: Final = Schema(type=OpenAPIType.STRING)
+INTEGER: Final = Schema(type=OpenAPIType.INTEGER)
+BINARY: Final = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+
+
+def parameter_schema(kind: str) -> Schema:
+    """A query parameter's schema from the short names the query tables use."""
     if kind == "positive integer":
         return Schema(type=OpenAPIType.INTEGER, minimum=1)
     if kind == "array":
-        return Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING))
+        return Schema(type=OpenAPIType.ARRAY, items=STRING)
     return Schema(type=OpenAPIType(kind))
 
 
-def operation_with_query(
-    documented: Sequence[tuple[str, str, str]], required: Sequence[str] = (), raw_body: str | None = None
-) -> type[Operation]:
-    """An Operation class that lists ``documented`` (name, type, description) as query parameters, optional unless
-    named in ``required``; ``raw_body`` describes a request body read as raw bytes (any content type)."""
-    extra = [
+def query_parameters(
+    documented: Sequence[tuple[str, str, str]], required: Sequence[str] = (), schemas: Mapping[str, Schema] = {}
+) -> list[Parameter]:
+    """(name, kind, description) rows of a query table as parameters; ``schemas`` overrides a row's schema."""
+    return [
         Parameter(
             name=name,
             param_in=ParamType.QUERY,
             required=name in required,
-            schema=_schema(kind),
+            schema=schemas.get(name) or parameter_schema(kind),
             description=description,
         )
         for name, kind, description in documented
     ]
 
-    @dataclass
-    class _DocumentedOperation(Operation):
-        def __post_init__(self) -> None:
-            self.parameters = [*(self.parameters or []), *extra]
-            if raw_body is not None:
-                binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-                self.request_body = RequestBody(
-                    content={"application/octet-stream": OpenAPIMediaType(schema=binary)}, description=raw_body
-                )
 
-    return _DocumentedOperation
+@dataclass(frozen=True)
+class Docs:
+    """What Litestar cannot see of one operation (several paths of one handler: ``operation_id`` per path)."""
 
+    operation_id: str | Mapping[str, str]
+    errors: Mapping[int, str] = field(default_factory=dict)  # status -> when; rendered in the route's dialect
+    parameters: Sequence[Parameter] = ()  # read by the handler from the raw request (query grammars, headers)
+    request_body: RequestBody | None = None  # replaces Litestar's (a raw body)
+    request_example: Any = None
+    responses: Mapping[int, OpenAPIResponse] = field(default_factory=dict)  # replace or add non-error responses
+    success_headers: Headers = field(default_factory=dict)
+    success_example: Any = None
+    links: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (operationId, id expression)
+    link_parameter: str = "id"  # the path parameter the links fill
+    schemes: Sequence[str] = ("ApiKeyAuth", "BearerAuth")  # the credentials a protected operation accepts
 
-# OpenAPI links: where an id a response returns can be used next. They let a stateful client (schemathesis's state
-# machine, code generators) chain create -> read/update/delete; Litestar has no way to declare them on a handler.
-_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {
-    # (path, method, status) -> {link name: (operationId, runtime expression of the id)}
-    ("/metadatas", "post", "201"): {
-        "GetMetadata": ("MetadatasUuidGetMetadata", "$response.body#/uuid"),
-        "UpdateMetadata": ("MetadatasUuidUpdateMetadata", "$response.body#/uuid"),
-        "DeleteMetadata": ("MetadatasUuidDeleteMetadata", "$response.body#/uuid"),
-    },
-    ("/api/v1/payload-metadata", "post", "201"): {
-        "GetPayloadMetadata": ("ApiV1PayloadMetadataPayloadMetadatumGetPayloadMetadata", "$response.body#/data/id"),
-        "GetPayloadMeta": ("ApiV1PayloadMetadataPayloadMetadatumGetPayloadMeta", "$response.body#/data/id"),
-        "DownloadPayload": ("ApiV1PayloadMetadataPayloadMetadatumDownloadDownloadPayload", "$response.body#/data/id"),
-        "DeletePayload": ("ApiV1PayloadMetadataPayloadMetadatumDeletePayload", "$response.body#/data/id"),
-    },
-    # The list's first record: a way in for clients (and schemathesis) that did not capture the payloads they read.
-    ("/api/v1/payload-metadata", "get", "200"): {
-        "GetFirstPayloadMetadata": (
-            "ApiV1PayloadMetadataPayloadMetadatumGetPayloadMetadata",
-            "$response.body#/data/0/id",
-        ),
-        "GetFirstPayloadMeta": ("ApiV1PayloadMetadataPayloadMetadatumGetPayloadMeta", "$response.body#/data/0/id"),
-        "DownloadFirstPayload": (
-            "ApiV1PayloadMetadataPayloadMetadatumDownloadDownloadPayload",
-            "$response.body#/data/0/id",
-        ),
-    },
-}
-_ID_PARAMETER = {"/metadatas": "uuid", "/api/v1/payload-metadata": "payload_metadatum"}
+    def operation_id_for(self, path: str) -> str:
+        return self.operation_id if isinstance(self.operation_id, str) else self.operation_id[path]
 
 
-def with_links(schema: dict[str, Any]) -> dict[str, Any]:
-    """The published document: Litestar's, plus the links above. Fails loudly if a linked operation is renamed."""
-    operation_ids = {
-        operation["operationId"]
-        for operations in schema.get("paths", {}).values()
-        for operation in operations.values()
-        if isinstance(operation, dict) and "operationId" in operation
-    }
-    for (path, method, status), links in _LINKS.items():
-        response = schema["paths"][path][method]["responses"][status]
-        response["links"] = {}
-        for name, (operation_id, expression) in links.items():
-            if operation_id not in operation_ids:
-                raise LookupError(f"OpenAPI link {name} names an unknown operation {operation_id}")
-            response["links"][name] = {"operationId": operation_id, "parameters": {_ID_PARAMETER[path]: expression}}
-    return schema
+def _protected_errors(handler: HTTPRouteHandler, method: str) -> dict[int, str]:
+    errors = {401: "No credential, or an invalid, expired or revoked one."}
+    if required_role(handler, method) is not Role.READER:
+        errors[403] = "The credential's role may not do this."
+    errors[503] = _UNAVAILABLE
+    return errors
+
+
+def _success_status(operation: Operation) -> str:
+    return next(status for status in (operation.responses or {}) if status.startswith("2"))
+
+
+def _finish_operation(operation: Operation, handler: HTTPRouteHandler, method: str, path: str) -> None:
+    docs: Docs | None = handler.opt.get(DOCS)
+    if docs is None:
+        raise LookupError(f"{method} {path} has no Docs: every operation must say what it answers")
+    error_docs: ErrorDocs = handler.opt[ERROR_DOCS]
+    public = bool(handler.opt.get(PUBLIC))
+    operation.operation_id = docs.operation_id_for(path)
+    operation.security = [] if public else [{name: []} for name in docs.schemes]
+    operation.parameters = [*(operation.parameters or []), *docs.parameters]
+    if docs.request_body is not None:
+        operation.request_body = docs.request_body
+    if docs.request_example is not None and isinstance(operation.request_body, RequestBody):
+        for media in operation.request_body.content.values():
+            media.example = docs.request_example
+    # Litestar's own error responses (its default 400 {status_code, detail, extra}) are never what Metadock sends.
+    success = _success_status(operation)
+    responses: dict[str, Any] = {success: (operation.responses or {})[success]}
+    ok = responses[success]
+    if docs.success_headers:
+        ok.headers = {**(ok.headers or {}), **docs.success_headers}
+    if docs.success_example is not None:
+        for media in (ok.content or {}).values():
+            media.example = docs.success_example
+    if docs.links:
+        ok.links = {
+            name: Link(operation_id=target, parameters={docs.link_parameter: expression})
+            for name, (target, expression) in docs.links.items()
+        }
+    responses.update({str(status): response for status, response in docs.responses.items()})
+    errors = {} if public else _protected_errors(handler, method)
+    errors.update(docs.errors)
+    for status, description in sorted(errors.items()):
+        responses[str(status)] = error_docs.response(status, description)
+    operation.responses = dict(sorted(responses.items()))
+
+
+def complete_allow_headers(app: Litestar) -> None:
+    """Litestar 2.25 answers OPTIONS with the methods of the route that made the OPTIONS handler, which for a path
+    served by several handler groups is only one group's (``Allow: OPTIONS, POST`` on ``/metadatas``). The handler
+    reads its route's ``methods`` when it answers (that set is read nowhere else), so each path's OPTIONS route is
+    given every method the path's routing node dispatches."""
+    pending = [app.asgi_router.root_route_map_node]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.children.values())
+        options = node.asgi_handlers.get("OPTIONS")
+        cells = getattr(getattr(options.handler, "fn", None), "__closure__", None) if options else None
+        route = cells[0].cell_contents if cells else None
+        if isinstance(route, HTTPRoute):
+            route.methods = {HttpMethod(method) for method in node.asgi_handlers if method in _HTTP_METHODS}
+
+
+def finish_document(app: Litestar, components: Sequence[Callable[[], dict[str, Schema]]] = ()) -> None:
+    """Rewrite the app's (cached) OpenAPI model once, from each route's :class:`Docs` and dialect."""
+    document = app.openapi_schema
+    schemas: dict[str, Schema] = {}
+    for make in components:
+        schemas.update(make())
+    existing = document.components if isinstance(document.components, Components) else Components()
+    existing.schemas = {**(existing.schemas or {}), **schemas}
+    existing.security_schemes = dict(SECURITY_SCHEMES)
+    document.components = existing
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or document.paths is None or route.path_format not in document.paths:
+            continue
+        item = document.paths[route.path_format]
+        for method, (handler, _kwargs) in route.route_handler_map.items():
+            operation = getattr(item, method.lower(), None)
+            if isinstance(operation, Operation) and handler.resolve_include_in_schema():
+                _finish_operation(operation, handler, method, route.path_format)

@@ -13,10 +13,11 @@ from metadock.dialects.api_platform import JSON_UTF8
 from metadock.dialects.api_platform.paging import paging_headers
 from metadock.kit.authentication import principal_of
 from metadock.kit.context import runtime_of
-from metadock.kit.openapi import operation_with_query
+from metadock.kit.openapi import DOCS
 from metadock.kit.request import query_pairs
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
-from metadock.metadatas.query import documented_parameters, parse_list_query
+from metadock.metadatas import openapi as docs
+from metadock.metadatas.query import parse_list_query
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
 from metadock.metadatas.service import MetadataService
 
@@ -44,8 +45,8 @@ class MetadataController(Controller):
 
     @get(
         "/",
-        operation_class=operation_with_query(documented_parameters()),
         summary="List metadata resources",
+        opt={DOCS: docs.LIST},
         media_type=JSON_UTF8,
     )
     async def list_metadatas(
@@ -61,14 +62,20 @@ class MetadataController(Controller):
         headers = paging_headers(request, pairs, query.page, query.per_page, page.total)
         return Response(page.items, headers=headers, media_type=JSON_UTF8)
 
-    @get("/{uuid:str}", summary="Get a metadata resource", media_type=JSON_UTF8)
+    @get("/{uuid:str}", summary="Get a metadata resource", media_type=JSON_UTF8, opt={DOCS: docs.GET})
     async def get_metadata(
         self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
     ) -> MetadataOut:
         service = await _service(request, unit)
         return await service.get(uuid)
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Create a metadata resource", media_type=JSON_UTF8)
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Create a metadata resource",
+        media_type=JSON_UTF8,
+        opt={DOCS: docs.CREATE},
+    )
     async def create_metadata(
         self, request: Request[Any, Any, Any], data: JSONBody[MetadataCreate], unit: RequestUnitOfWork
     ) -> Response[MetadataOut]:
@@ -82,6 +89,7 @@ class MetadataController(Controller):
         summary="Edit a metadata resource (partial; optimistic locking on version)",
         media_type=JSON_UTF8,
         before_request=_look_up_before_an_undecodable_body,
+        opt={DOCS: docs.UPDATE},
     )
     async def update_metadata(
         self,
@@ -93,7 +101,9 @@ class MetadataController(Controller):
         service = await _service(request, unit)
         return await service.update(uuid, data)
 
-    @delete("/{uuid:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a metadata resource")
+    @delete(
+        "/{uuid:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a metadata resource", opt={DOCS: docs.DELETE}
+    )
     async def delete_metadata(
         self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
     ) -> None:

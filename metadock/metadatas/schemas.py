@@ -25,6 +25,8 @@ class MetadataUpdate(msgspec.Struct, rename="camel", kw_only=True):
     """PUT body: a partial update (the seed's example sends only ``data`` and ``version``); ``version`` is required."""
 
     version: int
+    # The seed lists it in the PUT body; a resource's uuid never changes, so it is read and ignored.
+    uuid: str | UnsetType = UNSET
     owner: str | UnsetType = UNSET
     title: dict[str, str] | UnsetType = UNSET
     slug: str | UnsetType = UNSET

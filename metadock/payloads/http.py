@@ -16,24 +16,19 @@ from metadock.context import context_of
 from metadock.dialects.laravel.paginator import PageUrls, paginate
 from metadock.kit.authentication import principal_of
 from metadock.kit.errors import AppError
-from metadock.kit.openapi import operation_with_query
+from metadock.kit.openapi import DOCS
 from metadock.kit.pathsend import PathSendResponse, server_sends_files
 from metadock.kit.query import ListQuery
 from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
 from metadock.kit.request import query_pairs
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
+from metadock.payloads import openapi as docs
 from metadock.payloads.capture import CaptureService, parse_capture_params
-from metadock.payloads.query import documented_parameters, parse_list_query
+from metadock.payloads.query import parse_list_query
 from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope, PayloadRecordList
 from metadock.payloads.service import DownloadTarget, PayloadService, gone
 from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable
 
-# Read from the raw query by parse_capture_params; listed here so the OpenAPI document (and clients built from it)
-# know them.
-_CAPTURE_PARAMETERS = [
-    (name, "positive integer", f"The flow's {name.removesuffix('_id').replace('_', ' ')} id.")
-    for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id")
-]
 _SAFE_EXTENSIONS = {".json", ".xml", ".csv", ".txt", ".html", ".yaml", ".pdf", ".zip", ".gz", ".edi"}
 
 
@@ -111,7 +106,7 @@ class PayloadController(Controller):
     path = "/api/v1/payload-metadata"
     tags = ["Payload Metadata"]  # noqa: RUF012 - Litestar declares it as a plain attribute
 
-    @get("/", operation_class=operation_with_query(documented_parameters()), summary="List Payload Metadata")
+    @get("/", summary="List Payload Metadata", opt={DOCS: docs.LIST})
     async def list_payload_metadata(
         self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> PayloadRecordList:
@@ -128,11 +123,7 @@ class PayloadController(Controller):
         status_code=HTTP_201_CREATED,
         request_max_body_size=None,
         summary="Capture a payload (Metadock)",
-        operation_class=operation_with_query(
-            _CAPTURE_PARAMETERS,
-            required=("flow_run_id", "flow_step_id"),
-            raw_body="The payload's bytes, kept exactly, with the request's Content-Type.",
-        ),
+        opt={DOCS: docs.CAPTURE},
     )
     async def capture_payload(
         self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
@@ -148,21 +139,21 @@ class PayloadController(Controller):
         record = await service.capture(request.stream(), _declared_length(request), params, principal_of(request), unit)
         return Response(PayloadRecordEnvelope(record), status_code=HTTP_201_CREATED)
 
-    @get("/{payload_metadatum:str}", summary="Get Payload Metadata")
+    @get("/{payload_metadatum:str}", summary="Get Payload Metadata", opt={DOCS: docs.GET})
     async def get_payload_metadata(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadRecordEnvelope:
         service = await _service(request, unit)
         return PayloadRecordEnvelope(await service.get(payload_metadatum))
 
-    @get("/{payload_metadatum:str}/meta", summary="Get Meta")
+    @get("/{payload_metadatum:str}/meta", summary="Get Meta", opt={DOCS: docs.META})
     async def get_payload_meta(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadMetaEnvelope:
         service = await _service(request, unit)
         return PayloadMetaEnvelope(await service.meta(payload_metadatum))
 
-    @get("/{payload_metadatum:str}/download", summary="Download Payload Metadata")
+    @get("/{payload_metadatum:str}/download", summary="Download Payload Metadata", opt={DOCS: docs.DOWNLOAD})
     async def download_payload(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[Any]:
@@ -170,7 +161,12 @@ class PayloadController(Controller):
         target = await service.download_target(payload_metadatum)
         return await download_response(request, target)
 
-    @delete("/{payload_metadatum:str}", status_code=HTTP_204_NO_CONTENT, summary="Delete a payload (Metadock)")
+    @delete(
+        "/{payload_metadatum:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a payload (Metadock)",
+        opt={DOCS: docs.DELETE},
+    )
     async def delete_payload(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[None]:

@@ -9,8 +9,9 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import UNSET
 
-from metadock.api_keys.http import ADMIN_ONLY, time_text
+from metadock.api_keys.http import ADMIN_ONLY, BODY_ERRORS, time_text
 from metadock.kit.authentication import principal_of
+from metadock.kit.openapi import DOCS, Docs
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.users.schemas import UserCreate, UserEnvelope, UserList, UserOut, UserUpdate
 from metadock.users.service import User, UserService
@@ -31,12 +32,14 @@ class UserController(Controller):
     tags = ["Management"]  # noqa: RUF012 - Litestar declares it as a plain attribute
     opt = ADMIN_ONLY
 
-    @get("/", summary="List the tenant's users")
+    @get("/", summary="List the tenant's users", opt={DOCS: Docs("listUsers")})
     async def list_users(self, request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> UserList:
         connection, principal = await unit.connection(), principal_of(request)
         return UserList([_user_out(user) for user in await UserService(connection, principal.tenant_id).list()])
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Create a user")
+    @post(
+        "/", status_code=HTTP_201_CREATED, summary="Create a user", opt={DOCS: Docs("createUser", errors=BODY_ERRORS)}
+    )
     async def create_user(
         self, data: JSONBody[UserCreate], request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> Response[UserEnvelope]:
@@ -44,7 +47,11 @@ class UserController(Controller):
         user = await UserService(connection, principal.tenant_id).create(data.email, data.password, data.role)
         return Response(UserEnvelope(_user_out(user)), status_code=HTTP_201_CREATED)
 
-    @patch("/{user_id:str}", summary="Change a user's role, or disable or enable them")
+    @patch(
+        "/{user_id:str}",
+        summary="Change a user's role, or disable or enable them",
+        opt={DOCS: Docs("updateUser", errors={**BODY_ERRORS, 404: "No such user in the tenant."})},
+    )
     async def update_user(
         self,
         user_id: FromPath[str],

@@ -12,18 +12,39 @@ from msgspec import UNSET
 from metadock.kit.authentication import PUBLIC, ROLE, principal_of
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import AppError, Violation, validation_failed
+from metadock.kit.openapi import DOCS, Docs
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.users.schemas import LoginRequest, LoginResponse, MessageResponse
 from metadock.users.service import login_service
 
 LOGGED_IN = "You have successfully logged in."
+_LOGIN_DOCS = Docs(
+    # One handler, three paths: each path its own operation.
+    {"/fabric/api/login": "login", "/fabric/api/v1/login": "loginFabricV1", "/api/v1/login": "loginApiV1"},
+    errors={
+        400: "The body is not JSON.",
+        401: "These credentials do not match our records.",
+        413: "The body is larger than `METADOCK_MAX_BODY_BYTES`.",
+        422: "No username (or email), or no password.",
+        429: "Too many failed logins for this account or from this address; see `Retry-After`.",
+        503: "The database is unavailable; retry later.",
+    },
+    request_example={"username": "admin@localhost", "password": "correct horse battery staple"},
+)
+
+
+_LOGOUT_DOCS = Docs(
+    "logout",
+    schemes=("BearerAuth",),
+    errors={400: "The credential is an API key: revoke it instead (`DELETE /api/v1/api-keys/{key_id}`)."},
+)
 
 
 # /fabric/api/v1/login is where the public PHP client for the Patchworks Core API logs in.
 @post(
     ["/fabric/api/login", "/fabric/api/v1/login", "/api/v1/login"],
-    opt={PUBLIC: True},
+    opt={PUBLIC: True, DOCS: _LOGIN_DOCS},
     status_code=200,
     tags=["Authentication"],
 )
@@ -43,7 +64,7 @@ async def login(
     return LoginResponse(message=LOGGED_IN, token=outcome.token, expires_in=outcome.expires_in)
 
 
-@post("/fabric/api/logout", opt={ROLE: Role.READER}, status_code=200, tags=["Authentication"])
+@post("/fabric/api/logout", opt={ROLE: Role.READER, DOCS: Docs("logout")}, status_code=200, tags=["Authentication"])
 async def logout(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> MessageResponse:
     """Revoke the presented token until it would have expired."""
     await login_service(runtime_of(request), await unit.connection()).logout(principal_of(request))

@@ -1,0 +1,95 @@
+"""What ``/metadatas`` answers, for the OpenAPI document; the examples are the DigitalState seed's own."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar.openapi.spec import OpenAPIType, Schema
+
+from metadock.kit.openapi import INTEGER, STRING, Docs, header, query_parameters
+from metadock.metadatas.query import documented_parameters
+
+# The seed's examples (digitalstate-metadata.md), word for word.
+_ITEM: Final[dict[str, Any]] = {
+    "id": 1,
+    "uuid": "941b9d4e-d0e5-41df-a62e-97db05559dac",
+    "createdAt": "2018-07-18T19:20:17+00:00",
+    "updatedAt": "2018-07-18T19:20:17+00:00",
+    "owner": "BusinessUnit",
+    "ownerUuid": "c11c546e-bd01-47cf-97da-e25388357b5a",
+    "title": {"en": "OAuth Providers"},
+    "slug": "oauth-providers",
+    "type": "authentication",
+    "data": ["Github", "Google", "Twitter"],
+    "version": 1,
+    "tenant": "e5a2120d-6bf7-4c58-a900-bac1e55e986b",
+}
+_CREATE: Final = {
+    "owner": "BusinessUnit",
+    "ownerUuid": "c11c546e-bd01-47cf-97da-e25388357b5a",
+    "title": {"en": "OAuth Providers"},
+    "slug": "oauth-providers",
+    "type": "authentication",
+    "data": ["Github", "Google", "Twitter"],
+    "version": 1,
+}
+_UPDATE: Final = {"data": ["Github", "Google", "Twitter", "Yahoo"], "version": 1}
+_UPDATED: Final = {
+    **_ITEM,
+    "id": 2,
+    "uuid": "cf687347-6bba-4137-b180-9f581f5cba84",
+    "updatedAt": "2018-07-19T12:08:30+00:00",
+    "data": ["Github", "Google", "Twitter", "Yahoo"],
+    "version": 2,
+}
+
+_NOT_FOUND: Final = {404: "No metadata resource with this uuid in the caller's tenant (or the uuid is not one)."}
+_BODY_ERRORS: Final = {
+    400: "Malformed JSON, a missing or invalid property, or a `slug` (or `uuid`) already used; the violations name "
+    "the property.",
+    413: "The body is larger than `METADOCK_MAX_BODY_BYTES`.",
+}
+_LINK_ID: Final = "$response.body#/uuid"
+
+LIST: Final = Docs(
+    operation_id="listMetadatas",
+    parameters=query_parameters(
+        documented_parameters(),
+        schemas={
+            "page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=1),
+            # Above METADOCK_METADATAS_MAX_LIMIT it is clamped, never refused: no maximum to declare.
+            "limit": Schema(type=OpenAPIType.INTEGER, minimum=1, default=10),
+        },
+    ),
+    errors={400: "An invalid value of a known parameter, or an order on an unknown property; the violation names it."},
+    success_headers={
+        "X-Total-Count": header(INTEGER, "The number of resources the filters select, on every page."),
+        "Link": header(STRING, "RFC 8288 links: `first`, `prev`, `next`, `last` (other parameters kept)."),
+    },
+    success_example=[_ITEM],
+)
+GET: Final = Docs(operation_id="getMetadata", errors=_NOT_FOUND, success_example=_ITEM)
+CREATE: Final = Docs(
+    operation_id="createMetadata",
+    errors=_BODY_ERRORS,
+    request_example=_CREATE,
+    success_headers={"Location": header(STRING, "The new resource's path: `/metadatas/{uuid}`.")},
+    success_example={**_ITEM, "id": 2, "uuid": "cf687347-6bba-4137-b180-9f581f5cba84"},
+    links={
+        "GetMetadata": ("getMetadata", _LINK_ID),
+        "UpdateMetadata": ("updateMetadata", _LINK_ID),
+        "DeleteMetadata": ("deleteMetadata", _LINK_ID),
+    },
+    link_parameter="uuid",
+)
+UPDATE: Final = Docs(
+    operation_id="updateMetadata",
+    errors={
+        **_NOT_FOUND,
+        **_BODY_ERRORS,
+        409: "`version` is not the stored one (someone else changed the resource): nothing was changed.",
+    },
+    request_example=_UPDATE,
+    success_example=_UPDATED,
+)
+DELETE: Final = Docs(operation_id="deleteMetadata", errors=_NOT_FOUND)

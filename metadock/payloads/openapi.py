@@ -1,0 +1,132 @@
+"""What ``/api/v1/payload-metadata`` answers, for the OpenAPI document: Laravel's shapes, downloads as bytes."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, RequestBody, Schema
+
+from metadock.kit.openapi import BINARY, INTEGER, STRING, Docs, Headers, header, parameter_schema, query_parameters
+from metadock.payloads.query import documented_parameters
+
+_NOT_FOUND: Final = {404: "No payload with this id in the caller's tenant (or the id is not a positive integer)."}
+# The Patchworks contract lists 403 on its reads; every Metadock role may read, so Metadock never sends it there.
+_CONTRACT_403: Final = {
+    403: "Listed by the Patchworks contract; never sent by Metadock on a read (every role may read)."
+}
+_LIST_PARAMETERS: Final = documented_parameters()
+# Read the way a Laravel controller reads them, never refused (see the README): the schemas say what is meaningful.
+_PAGING: Final = {
+    "page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=1),
+    "per_page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=15),
+}
+_BY_ID: Final = "$response.body#/data/id"
+_FIRST_ID: Final = "$response.body#/data/0/id"
+
+LIST: Final = Docs(
+    operation_id="listPayloadMetadata",
+    parameters=query_parameters(_LIST_PARAMETERS, schemas=_PAGING),
+    errors={400: "A filter or sort that is not allowed, or more than 500 values in one filter.", **_CONTRACT_403},
+    # The first record: a way in for clients that did not capture the payloads they read.
+    links={
+        "GetFirstPayloadMetadata": ("getPayloadMetadata", _FIRST_ID),
+        "GetFirstPayloadMetadataMeta": ("getPayloadMetadataMeta", _FIRST_ID),
+        "DownloadFirstPayloadMetadata": ("downloadPayloadMetadata", _FIRST_ID),
+    },
+    link_parameter="payload_metadatum",
+)
+
+CAPTURE_PARAMETERS: Final = [
+    (name, "positive integer", f"The flow's {name.removesuffix('_id').replace('_', ' ')} id.")
+    for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id")
+]
+CAPTURE: Final = Docs(
+    operation_id="capturePayload",
+    parameters=query_parameters(CAPTURE_PARAMETERS, required=("flow_run_id", "flow_step_id")),
+    request_body=RequestBody(
+        # An empty body is a payload too (0 bytes).
+        required=False,
+        description="The payload's bytes, kept exactly, under the request's `Content-Type` (any type).",
+        content={"*/*": OpenAPIMediaType(schema=BINARY)},
+    ),
+    errors={
+        422: "A missing or invalid flow id, or an unusable `Content-Type`; `errors` names each.",
+        507: "The payload store is full: nothing was recorded.",
+    },
+    links={
+        "GetPayloadMetadata": ("getPayloadMetadata", _BY_ID),
+        "GetPayloadMetadataMeta": ("getPayloadMetadataMeta", _BY_ID),
+        "DownloadPayloadMetadata": ("downloadPayloadMetadata", _BY_ID),
+        "DeletePayload": ("deletePayload", _BY_ID),
+    },
+    link_parameter="payload_metadatum",
+)
+
+# The Patchworks contract lists the list's parameters on the item route too; Laravel ignores them there, and so does
+# Metadock: documented so that a client generated from the contract keeps working.
+GET: Final = Docs(
+    operation_id="getPayloadMetadata",
+    parameters=[
+        Parameter(
+            name=name,
+            param_in=ParamType.QUERY,
+            required=False,
+            schema=_PAGING.get(name) or parameter_schema(kind),
+            description="Accepted and ignored (the contract lists it here).",
+        )
+        for name, kind, _description in _LIST_PARAMETERS
+    ],
+    errors={**_NOT_FOUND, **_CONTRACT_403},
+)
+META: Final = Docs(operation_id="getPayloadMetadataMeta", errors={**_NOT_FOUND, **_CONTRACT_403})
+DELETE: Final = Docs(operation_id="deletePayload", errors=_NOT_FOUND)
+
+_DOWNLOAD_HEADERS: Final[Headers] = {
+    "Content-Type": header(STRING, "Exactly the type the payload was captured with."),
+    "Content-Length": header(INTEGER, "The size of the bytes sent."),
+    "ETag": header(STRING, "The payload's SHA-256, quoted."),
+    "Accept-Ranges": header(STRING, "`bytes`."),
+    "Content-Disposition": header(STRING, '`attachment; filename="payload-<id>.<ext>"`.'),
+}
+_BYTES: Final = {"*/*": OpenAPIMediaType(schema=BINARY)}
+DOWNLOAD: Final = Docs(
+    operation_id="downloadPayloadMetadata",
+    parameters=[
+        Parameter(
+            name="Range",
+            param_in=ParamType.HEADER,
+            schema=STRING,
+            description="One byte range, `bytes=<first>-[<last>]` or `bytes=-<suffix>`: 206 with that part.",
+        ),
+        Parameter(
+            name="If-None-Match",
+            param_in=ParamType.HEADER,
+            schema=STRING,
+            description="The ETag of a copy the client has: 304 if it is still the payload.",
+        ),
+    ],
+    responses={
+        200: OpenAPIResponse(
+            description="The payload's bytes exactly as captured.", headers=_DOWNLOAD_HEADERS, content=_BYTES
+        ),
+        206: OpenAPIResponse(
+            description="The range asked for.",
+            headers={
+                **_DOWNLOAD_HEADERS,
+                "Content-Range": header(STRING, "`bytes <first>-<last>/<size>`."),
+            },
+            content=_BYTES,
+        ),
+        304: OpenAPIResponse(
+            description="`If-None-Match` names the payload's ETag: the client's copy is current.",
+            headers={name: _DOWNLOAD_HEADERS[name] for name in ("ETag", "Accept-Ranges", "Content-Disposition")},
+        ),
+    },
+    errors={
+        **_NOT_FOUND,
+        **_CONTRACT_403,
+        410: "The bytes are gone: dropped (too large), pruned, deleted, or missing from the store.",
+        416: "The range is outside the payload.",
+    },
+)

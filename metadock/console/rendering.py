@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.response import Redirect
+from markupsafe import Markup, escape
 
 from metadock.console.session import (
     CSRF_FIELD,
@@ -55,6 +56,41 @@ def utc_time(moment: dt.datetime | str | None) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _parse_time(moment: dt.datetime | str | None) -> dt.datetime | None:
+    if isinstance(moment, str):  # the APIs' own formats (Laravel's ...Z, ISO 8601 with an offset)
+        try:
+            moment = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def when(moment: dt.datetime | str | None) -> Markup:
+    """A time to the millisecond, in UTC; console.js shows it in the browser's time zone and keeps UTC on hover (a
+    page without script still reads right)."""
+    parsed = _parse_time(moment)
+    if parsed is None:
+        return escape(str(moment or "—"))
+    utc = parsed.astimezone(dt.UTC)
+    text = f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d} UTC"
+    iso = f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    return Markup(f'<time datetime="{iso}" title="{text}">{text}</time>')  # noqa: S704 - only digits and fixed text
+
+
+def duration(seconds: float) -> str:
+    """A run's length as an operator reads it: 0 ms, 850 ms, 2.35 s, 4 min 10 s, 3 h 5 min."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(PACKAGE_DIR / "templates"),
@@ -65,6 +101,8 @@ def _environment() -> Environment:
     )
     environment.filters["bytes"] = human_bytes
     environment.filters["utc"] = utc_time
+    environment.filters["when"] = when
+    environment.filters["duration"] = duration
     environment.globals["CSRF_FIELD"] = CSRF_FIELD
     return environment
 

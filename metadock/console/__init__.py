@@ -41,6 +41,7 @@ _HANDLERS = [
     views_metadatas.metadata_delete,
     views_admin.keys_page,
     views_admin.key_create,
+    views_admin.key_confirm_revoke,
     views_admin.key_revoke,
     views_admin.users_page,
     views_admin.user_create,

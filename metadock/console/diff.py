@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from metadock.console.payload_view import content_kind, format_slice
-from metadock.console.pretty import MAX_LINES, Cursor, plain_lines
+from metadock.console.pretty import Cursor, plain_lines
 
-MAX_DIFF_LINES = 20_000  # per side
-TIME_BUDGET = 2.0  # seconds of matching before falling back to pairing lines by position
-MAX_SHOWN_CHARS = 250_000  # per page: what the rows show, so the page stays well under 1 MB of HTML
+MAX_DIFF_LINES = 10_000  # per side
+TIME_BUDGET = 1.5  # seconds of matching before falling back to pairing lines by position
+MAX_SHOWN_CHARS = 300_000  # per page: the rows' text plus ROW_COST each, so the page stays under 1 MB of HTML
+ROW_COST = 160  # a row's markup (cells, classes, hidden "added:" labels)
+WINDOW = 48 * 1024  # bytes formatted at a time
 CONTEXT = 3  # unchanged lines kept around each change in the "changes only" view
 MAX_WORD_DIFF_CHARS = 1000  # longer changed lines are highlighted whole
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]")
@@ -31,9 +33,12 @@ class _OverBudget(Exception):
 
 
 class _BudgetedMatcher(difflib.SequenceMatcher[str]):
+    """difflib with a deadline checked between its matching steps. autojunk keeps each step short: lines that
+    repeat everywhere (``},``) only extend matches found on rarer lines, instead of being tried against each other."""
+
     def __init__(self, a: list[str], b: list[str], deadline: float) -> None:
         self.deadline = deadline
-        super().__init__(a=a, b=b, autojunk=False)
+        super().__init__(a=a, b=b, autojunk=True)
 
     def find_longest_match(
         self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
@@ -81,11 +86,14 @@ def compare_lines(data: bytes, content_type: str, *, eof: bool, json_aware: bool
         note = None
     lines: list[str] = []
     cursor: Cursor | None = Cursor()
-    while cursor is not None and len(lines) < MAX_DIFF_LINES:
-        piece = format_slice(data[cursor.offset :], kind, cursor, eof=eof)
+    while cursor is not None and len(lines) < MAX_DIFF_LINES and cursor.offset < len(data):
+        # A slice's window at a time: the tokenizer runs in C without releasing the GIL, so a whole megabyte at
+        # once would stall the event loop's thread for that long even though this runs in a worker thread.
+        window = data[cursor.offset : cursor.offset + WINDOW]
+        piece = format_slice(window, kind, cursor, eof=eof and cursor.offset + WINDOW >= len(data))
         lines.extend(plain_lines(piece.lines))
-        if piece.next is None or piece.next.offset >= len(data) or len(piece.lines) < MAX_LINES // 2:
-            break
+        if piece.next is not None and piece.next.offset <= cursor.offset:
+            break  # no progress (cannot happen with a well-formed cursor; never loop on one)
         cursor = piece.next
     return lines[:MAX_DIFF_LINES], note
 
@@ -143,7 +151,7 @@ def compare(left: list[str], right: list[str], *, changes_only: bool, budget: fl
             truncated = True
             return False
         rows.append(row)
-        shown += length
+        shown += length + ROW_COST
         return True
 
     for index, (tag, i1, i2, j1, j2) in enumerate(codes):

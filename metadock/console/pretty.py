@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-SLICE_BYTES = 192 * 1024  # read from the store per slice
+SLICE_BYTES = 96 * 1024  # read from the store per slice (tokenized at once: keep it small, see diff.py)
 MAX_LINES = 1500  # per slice
 MAX_CHARS = 150_000  # characters shown per slice: with escaping, well under 1 MB of HTML
 MAX_LINE_CHARS = 2000  # a longer line (a 1 MB base64 string) is shown cut, with how much was left out
@@ -128,38 +128,36 @@ def json_slice(data: bytes, start: Cursor, *, eof: bool, max_lines: int = MAX_LI
         position = end
         if not data[:end].endswith(b'"'):
             return Slice(out.finish(), None if eof else Cursor(start.offset + end, out.depth, True), out.cut_lines)
-    tokens = list(_JSON_TOKEN.finditer(data, position))
-    for index, match in enumerate(tokens):
-        token = match.group()
-        at = start.offset + match.start()
-        if index == len(tokens) - 1 and not eof and not token.isspace():
+    # (start, end, bytes) of each token but whitespace, so the look-ahead and look-behind are plain indexing.
+    tokens = [(m.start(), m.end(), m.group()) for m in _JSON_TOKEN.finditer(data, position) if not m.group().isspace()]
+    last = len(tokens) - 1
+    for index, (begin, finish, token) in enumerate(tokens):
+        at = start.offset + begin
+        if index == last and not eof:
             if token.startswith(b'"') and not (len(token) > 1 and token.endswith(b'"')) and not out.lines:
                 out.add("s2", _decode(token))  # a string longer than the slice: shown in part
-                return out.ran_out(start.offset + match.end(), in_string=True)
+                return out.ran_out(start.offset + finish, in_string=True)
             return out.ran_out(at)
-        if token.isspace():
-            continue
         if out.full() and not out.has_text():
             return Slice(out.lines, out.line_start, out.cut_lines)
-        following = next((t.group() for t in tokens[index + 1 : index + 3] if not t.group().isspace()), b"")
+        following = tokens[index + 1][2] if index < last else b""
         if token in (b"{", b"["):
             out.add("p", token.decode())
             if following in (b"}", b"]"):  # an empty {} or [] stays on one line
                 continue
             out.depth += 1
-            out.newline(start.offset + match.end())
+            out.newline(start.offset + finish)
         elif token in (b"}", b"]"):
-            previous = tokens[index - 1].group() if index else b""
-            if previous not in (b"{", b"["):
+            if not index or tokens[index - 1][2] not in (b"{", b"["):
                 out.depth -= 1
                 out.newline(at, out.depth + 1)
             out.add("p", token.decode())
         elif token == b",":
             out.add("p", ",")
-            out.newline(start.offset + match.end())
+            out.newline(start.offset + finish)
         elif token == b":":
             out.add("p", ": ")
-        elif token.startswith(b'"'):
+        elif token[:1] == b'"':
             out.add("nt" if following == b":" else "s2", _decode(token))
         else:
             css = "kc" if token in _LITERALS else ("m" if token[:1] in b"-0123456789" else "err")

@@ -10,7 +10,7 @@ from litestar import Request, Response, get
 from metadock.console.diff import Comparison, compare, compare_lines
 from metadock.console.params import OptionalText
 from metadock.console.payload_view import content_kind, read_bytes
-from metadock.console.rendering import render
+from metadock.console.rendering import render_in_thread
 from metadock.console.views_payloads import payloads_of
 from metadock.context import context_of
 from metadock.kit.errors import AppError, bad_request
@@ -73,7 +73,7 @@ async def compare_page(
     if not binary:
         # Off the event loop: a large diff must never delay a capture or a health check on this worker.
         comparison = await asyncio.to_thread(_comparison, sides, metas, json_aware, changes_only)
-    return render(
+    return await render_in_thread(
         request,
         "compare.html",
         records=records,

@@ -59,6 +59,7 @@ def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
 ) -> None:
     token = login(app_client, people.writer)
     form = {"owner": "o", "slug": "forged", "type": "t", "title": '{"en": "Forged"}', "data": "{}", "version": "1"}
+    form["once"] = "f" * 22
     for bad in ({}, {"csrf_token": "0" * 64}, {"csrf_token": token[:-1] + ("0" if token[-1] != "0" else "1")}):
         response = app_client.post("/console/metadatas/new", data={**form, **bad})
         assert response.status_code == 403
@@ -100,6 +101,7 @@ def test_invalid_json_redisplays_the_form_and_stores_nothing(
 ) -> None:
     token = login(app_client, people.writer)
     form = {"csrf_token": token, "owner": "o", "slug": "s", "type": "t", "title": '{"en": "T"}', "version": "1"}
+    form["once"] = "i" * 22
     response = app_client.post("/console/metadatas/new", data={**form, "data": '{"broken": '})
     assert response.status_code == 400
     assert "The data is not valid JSON" in response.text

@@ -23,6 +23,9 @@ from metadock.payloads.runs import RunService
 from metadock.payloads.schemas import PayloadMeta, PayloadRecord
 from metadock.payloads.service import PayloadService
 
+# console.js builds a collapsible tree from the whole document (parsed by the browser, expanded lazily) up to this.
+TREE_MAX_BYTES = 4 * 1024 * 1024
+
 
 def payloads_of(request: Request[Any, Any, Any], connection: Connection) -> PayloadService:
     return PayloadService(connection, current_principal(request), context_of(request).store.kind)
@@ -55,16 +58,12 @@ async def payload_page(
         service = payloads_of(request, connection)
         record = await service.get(payload_id)
         meta = await service.meta(payload_id)
-        siblings = await RunService(connection, current_principal(request)).run(record.flow_run_id)
+        runs = RunService(connection, current_principal(request))
+        siblings = await runs.run(record.flow_run_id)  # the run's first page: what the compare menu offers
+        previous, following = await runs.neighbour_ids(record.flow_run_id, record.id)
     content = await _slice(request, record, meta, Cursor.decode(at))
     others = [r for step in (siblings.steps if siblings else []) for r in step.records if r.id != record.id]
-    ordered = [r.id for step in (siblings.steps if siblings else []) for r in step.records]
-    ordered.sort()
-    position = ordered.index(record.id) if record.id in ordered else -1
-    neighbours = {
-        "prev": ordered[position - 1] if position > 0 else None,
-        "next": ordered[position + 1] if 0 <= position < len(ordered) - 1 else None,
-    }
+    neighbours = {"prev": previous, "next": following}
     return render(
         request,
         "payload.html",
@@ -73,6 +72,7 @@ async def payload_page(
         content=content,
         others=others,
         neighbours=neighbours,
+        tree_max_bytes=TREE_MAX_BYTES,
         base_url=str(request.base_url).rstrip("/"),
     )
 

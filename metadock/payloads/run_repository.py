@@ -124,6 +124,13 @@ class RunRepository(TenantScopedRepository):
         )
         return await self._rows(statement)
 
+    async def neighbour_ids(self, run_id: int, record_id: int) -> tuple[int | None, int | None]:
+        """The run's payloads just before and after this one (by id, the order they were recorded in)."""
+        in_run = _c.flow_run_id == run_id
+        before = self._select(func.max(_c.id)).where(in_run, _c.id < record_id)
+        after = self._select(func.min(_c.id)).where(in_run, _c.id > record_id)
+        return await self._scalar(before), await self._scalar(after)
+
     async def newest_record_id(self) -> int:
         """The tenant's newest capture, for the runs page's "new captures" indicator (0 when there is none)."""
         return int(await self._scalar(self._select(func.coalesce(func.max(_c.id), 0))))

@@ -158,6 +158,9 @@ class RunService:
             for row in rows
         ]
 
+    async def neighbour_ids(self, run_id: int, record_id: int) -> tuple[int | None, int | None]:
+        return await self.repository.neighbour_ids(run_id, record_id)
+
     async def newest_record_id(self) -> int:
         return await self.repository.newest_record_id()
 

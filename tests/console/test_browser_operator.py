@@ -14,6 +14,7 @@ from tests.console.test_browser import Browser, BrowserContext, Site, browser, c
 
 __all__ = ["browser", "context", "site"]  # fixtures, imported for pytest
 
+TREE_CHUNK = 500  # console.js builds this many children of a tree node at a time
 SIZES = {"wide": {"width": 1366, "height": 900}, "narrow": {"width": 390, "height": 844}}
 
 
@@ -123,6 +124,15 @@ def test_show_more_copy_keys_and_compare_views(context: BrowserContext, site: Si
     page.get_by_role("link", name="Show more").first.click()
     expect(page.locator("#slices .code")).to_have_count(before + 1)  # appended in place, no new page
     assert page.url.endswith(f"/console/payloads/{seeded['big']}")
+    # The collapsible tree: the whole 30,000-item document, built a level at a time.
+    page.get_by_role("button", name="Show as a collapsible tree").click()
+    tree = page.locator("#json-tree")
+    expect(tree.locator("summary").first).to_contain_text("[30000 items]")
+    assert tree.locator("details").count() == TREE_CHUNK + 1  # only the opened level exists, 500 items of it
+    tree.locator("details details").nth(2).locator("summary").click()
+    expect(tree.locator("details details").nth(2)).to_contain_text('"item 2"')
+    page.get_by_role("button", name="Show 500 more of 29500").click()
+    assert page.locator("#json-tree > details > details").count() == 2 * TREE_CHUNK
     page.get_by_role("button", name="Copy", exact=True).first.click()
     assert page.evaluate("navigator.clipboard.readText()") == str(seeded["big"])
     page.get_by_role("button", name="Copy curl command").click()

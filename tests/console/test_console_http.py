@@ -181,3 +181,5 @@ def test_another_tenants_payloads_and_metadata_are_not_found(
     assert app_client.get(f"/console/payloads/{theirs['id']}").status_code == 404
     assert app_client.get(f"/console/payloads/{theirs['id']}/download").status_code == 404
     assert app_client.get(f"/console/runs/{theirs['flow_run_id']}").status_code == 404
+    assert app_client.get(f"/console/payloads/{theirs['id']}/slice?at=0.0.0").status_code == 404
+    assert app_client.get("/console/runs/newest").json() == {"newest": 0}  # their capture is not news here

@@ -96,8 +96,76 @@ function newCaptures() {
   document.addEventListener("visibilitychange", poll);  // back on the tab: ask at once
 }
 
+// A collapsible JSON tree, built from the downloaded document by the browser's JSON.parse; each level is built only
+// when opened (a 3 MB document has hundreds of thousands of values), and every key and value is set as text.
+const TREE_CHUNK = 500;
+function treeValue(value) {
+  const span = document.createElement("span");
+  if (typeof value === "string") { span.className = "s2"; span.textContent = JSON.stringify(value); }
+  else if (typeof value === "number") { span.className = "m"; span.textContent = String(value); }
+  else { span.className = "kc"; span.textContent = String(value); }
+  return span;
+}
+function treeNode(key, value) {
+  const label = document.createElement("span");
+  label.className = "nt";
+  label.textContent = key === null ? "" : `${key}: `;
+  if (value === null || typeof value !== "object") {
+    const leaf = document.createElement("div");
+    leaf.className = "leaf";
+    leaf.append(label, treeValue(value));
+    return leaf;
+  }
+  const entries = Array.isArray(value) ? value.map((item, index) => [String(index), item]) : Object.entries(value);
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  const shape = document.createElement("span");
+  shape.className = "hint";
+  shape.textContent = Array.isArray(value) ? `[${entries.length} items]` : `{${entries.length} keys}`;
+  summary.append(label, shape);
+  details.append(summary);
+  let shown = 0;
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "link";
+  const showNext = () => {
+    for (const [childKey, child] of entries.slice(shown, shown + TREE_CHUNK)) details.insertBefore(treeNode(childKey, child), more);
+    shown = Math.min(entries.length, shown + TREE_CHUNK);
+    more.hidden = shown >= entries.length;
+    more.textContent = `Show ${Math.min(TREE_CHUNK, entries.length - shown)} more of ${entries.length - shown}`;
+  };
+  more.addEventListener("click", showNext);
+  details.append(more);
+  details.addEventListener("toggle", () => { if (details.open && shown === 0) showNext(); });
+  return details;
+}
+function jsonTree() {
+  const button = document.querySelector("button[data-tree]");
+  const holder = document.getElementById("json-tree");
+  if (!button || !holder) return;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    if (holder.childElementCount === 0) {
+      button.setAttribute("aria-busy", "true");
+      try {
+        const response = await fetch(button.dataset.tree, { credentials: "same-origin" });
+        const root = treeNode(null, JSON.parse(await response.text()));
+        if (root.tagName === "DETAILS") root.open = true;
+        holder.append(root);
+      } catch (error) {
+        holder.textContent = "This payload is not valid JSON as a whole, so it has no tree; the formatted view below still shows it.";
+      }
+      button.removeAttribute("aria-busy");
+    }
+    holder.hidden = !holder.hidden;
+    button.setAttribute("aria-expanded", String(!holder.hidden));
+    button.textContent = holder.hidden ? "Show as a collapsible tree" : "Hide the tree";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
+  jsonTree();
   copyButtons(document);
   showMore(document);
   shortcuts();

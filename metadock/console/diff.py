@@ -19,12 +19,13 @@ from metadock.console.payload_view import content_kind, format_slice
 from metadock.console.pretty import Cursor, plain_lines
 
 MAX_DIFF_LINES = 10_000  # per side
-TIME_BUDGET = 1.5  # seconds of matching before falling back to pairing lines by position
-MAX_SHOWN_CHARS = 300_000  # per page: the rows' text plus ROW_COST each, so the page stays under 1 MB of HTML
+TIME_BUDGET = 0.15  # seconds of matching, then lines are paired by position (right for documents of one shape)
+MAX_SHOWN_CHARS = 200_000  # per page: the rows' text plus ROW_COST each, so the page stays under 1 MB of HTML
 ROW_COST = 160  # a row's markup (cells, classes, hidden "added:" labels)
 WINDOW = 48 * 1024  # bytes formatted at a time
 CONTEXT = 3  # unchanged lines kept around each change in the "changes only" view
 MAX_WORD_DIFF_CHARS = 1000  # longer changed lines are highlighted whole
+MAX_WORD_DIFF_ROWS = 400  # further changed lines are highlighted whole, so the page keeps to its time
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]")
 
 
@@ -187,9 +188,9 @@ def compare(left: list[str], right: list[str], *, changes_only: bool, budget: fl
             has_left, has_right = i < i2, j < j2
             changed += 1
             if has_left and has_right:
-                old, new = (
-                    _words(left[i], right[j]) if shown <= MAX_SHOWN_CHARS else (escape(left[i]), escape(right[j]))
-                )
+                # Past the page budget the row is not shown (skip its word diff); past enough rows, mark it whole.
+                whole = shown > MAX_SHOWN_CHARS or changed > MAX_WORD_DIFF_ROWS
+                old, new = (escape(left[i]), escape(right[j])) if whole else _words(left[i], right[j])
                 row = DiffRow("changed", i + 1, old, j + 1, new)
             elif has_left:
                 row = DiffRow("removed", i + 1, escape(left[i]), None, Markup())

@@ -57,7 +57,7 @@ def test_1_a_large_compare_never_delays_health_checks(
         time.sleep(0.05)
     worker.join()
     assert result["status"] == 200
-    assert float(result["seconds"]) > 0.4, "the compare was too quick to show anything"  # type: ignore[arg-type]
+    assert float(result["seconds"]) > 0.3, "the compare was too quick to show anything"  # type: ignore[arg-type]
     assert latencies, "no health check ran while the compare rendered"
     assert max(latencies) < 0.5, f"/healthz waited {max(latencies):.2f}s behind a compare"
     assert int(result["size"]) < 1_000_000  # type: ignore[call-overload]

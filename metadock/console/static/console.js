@@ -41,7 +41,8 @@ function showMore(root) {
       event.preventDefault();
       link.setAttribute("aria-busy", "true");
       const response = await fetch(link.dataset.more, { credentials: "same-origin" });
-      if (!response.ok) { window.location.href = link.href; return; }
+      // A failure, or a session that ended (answered by the login page): go to the slice's own page instead.
+      if (!response.ok || response.redirected) { window.location.href = link.href; return; }
       const holder = document.createElement("div");
       holder.innerHTML = await response.text();  // server-rendered, every character of the payload escaped
       const paragraph = link.closest("p.more");
@@ -149,6 +150,7 @@ function jsonTree() {
       button.setAttribute("aria-busy", "true");
       try {
         const response = await fetch(button.dataset.tree, { credentials: "same-origin" });
+        if (response.redirected) { window.location.reload(); return; }  // the session ended: to the login page
         const root = treeNode(null, JSON.parse(await response.text()));
         if (root.tagName === "DETAILS") root.open = true;
         holder.append(root);

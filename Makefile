@@ -32,7 +32,7 @@ run: install
 	mkdir -p var
 	METADOCK_DATABASE_URL=$${METADOCK_DATABASE_URL:-sqlite:///./var/metadock.db} \
 	METADOCK_STORE_URL=$${METADOCK_STORE_URL:-file://./var/payloads} \
-	$(BIN)/metadock serve --host 127.0.0.1 --port 8000
+	$(BIN)/metadock serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 lint: install
 	$(BIN)/ruff check metadock tests bench

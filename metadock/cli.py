@@ -115,6 +115,10 @@ def _check_settings() -> None:
         raise click.ClickException("invalid configuration: " + "; ".join(problems)) from None
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -149,6 +153,9 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
         )
     if prune_every:
         _prune_periodically(prune_every)
+    # The operator's next step is the console: print where it is, for the address they can open in a browser.
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
+    click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
     Granian(
         "metadock.app:create_app", address=host, port=port, workers=workers, interface=Interfaces.ASGI, factory=True
     ).serve()
@@ -258,6 +265,21 @@ def users_create(tenant_uuid: str, email: str, role: str) -> None:
     user_id = _in_transaction(work)
     click.echo(f"Created user {email} ({role}).")
     click.echo(user_id)
+
+
+@users.command("reset-password")
+@click.option("--tenant", "tenant_uuid", required=True, help="The tenant's uuid.")
+@click.option("--email", required=True)
+def users_reset_password(tenant_uuid: str, email: str) -> None:
+    """Set a user's password (read from a prompt or stdin) and end their sessions: for a lost admin password."""
+    password = _read_password()
+
+    async def work(connection: Connection) -> None:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        await UserService(connection, tenant.id).reset_password(email, password)
+
+    _in_transaction(work)
+    click.echo(f"Password of {email} reset; their sessions have ended.")
 
 
 @main.group()

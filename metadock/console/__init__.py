@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from litestar import Router
+from litestar import Router, get
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from metadock.console import views_admin, views_auth, views_metadatas, views_runs
+from metadock.console import views_admin, views_auth, views_compare, views_metadatas, views_payloads, views_runs
 from metadock.console.rendering import STATIC_DIR, handle_console_error
 from metadock.console.session import console_guard
+from metadock.kit.authentication import PUBLIC
+
+
+@get("/favicon.ico", opt={PUBLIC: True}, include_in_schema=False)
+async def favicon() -> Redirect:
+    """Browsers and tools ask for /favicon.ico whatever the page says: point them at the console's icon."""
+    return Redirect("/console/static/favicon.svg", status_code=301)
+
 
 _HANDLERS = [
     views_auth.login_page,
@@ -15,11 +24,13 @@ _HANDLERS = [
     views_auth.logout,
     views_runs.overview,
     views_runs.runs_list,
+    views_runs.runs_newest,
     views_runs.run_detail,
-    views_runs.find_payload,
-    views_runs.payload_page,
-    views_runs.payload_download,
-    views_runs.compare,
+    views_payloads.find_payload,
+    views_payloads.payload_page,
+    views_payloads.payload_slice,
+    views_payloads.payload_download,
+    views_compare.compare_page,
     views_metadatas.metadata_list,
     views_metadatas.metadata_new,
     views_metadatas.metadata_create,
@@ -30,6 +41,7 @@ _HANDLERS = [
     views_metadatas.metadata_delete,
     views_admin.keys_page,
     views_admin.key_create,
+    views_admin.key_confirm_revoke,
     views_admin.key_revoke,
     views_admin.users_page,
     views_admin.user_create,
@@ -53,7 +65,7 @@ def console_routers() -> list[Router]:
         cache_control=None,
         name="console_static",
     )
-    return [pages, static]
+    return [pages, static, Router(path="/", route_handlers=[favicon], include_in_schema=False)]
 
 
 __all__ = ["console_routers"]

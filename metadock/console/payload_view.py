@@ -1,8 +1,8 @@
-"""Showing a payload's bytes in a page: pretty-printed and highlighted text, or a hex preview for binary.
+"""Showing a payload's bytes in a page: a slice of them pretty-printed and highlighted, a CSV table, or hex.
 
-Payload bytes are hostile input. Pygments escapes every character it emits (``<``, ``>``, ``&``, quotes), the CSV
-table and the hex view go through the template's autoescaping, and nothing here parses XML (an entity bomb or an
-external entity has nothing to expand): XML is re-indented by a tokenizer that only splits between tags.
+Payload bytes are hostile input. Every character reaches the page escaped (:func:`pretty.html_lines` and the
+templates' autoescaping), and nothing here parses the document (an entity bomb or an external entity has nothing to
+expand, and a malformed or cut document is shown as well as a valid one): see :mod:`metadock.console.pretty`.
 """
 
 from __future__ import annotations
@@ -10,93 +10,77 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
-import re
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import JsonLexer, TextLexer, XmlLexer
 
-PREVIEW_BYTES = 1024 * 1024  # what a page shows of a payload
+from metadock.console.pretty import SLICE_BYTES, Cursor, Slice, html_lines, json_slice, text_slice, xml_slice
+from metadock.kit.errors import AppError
+from metadock.payloads.store import ObjectNotFound, PayloadStore
+
 HEX_PREVIEW_BYTES = 4096
 MAX_CSV_ROWS = 500
-_FORMATTER = HtmlFormatter(cssclass="highlight", wrapcode=True)
+MAX_CSV_CELL = 500  # characters shown per cell
 
 
 @dataclass(frozen=True, slots=True)
-class PayloadPreview:
+class ContentSlice:
     kind: str  # "json", "xml", "csv", "text", "binary", "empty"
-    truncated: bool  # only the first PREVIEW_BYTES were read
-    shown_bytes: int
-    html: Markup | None = None  # highlighted text (already escaped by pygments)
+    start: int  # byte offset this slice starts at
+    end: int  # byte offset after what it shows
+    html: Markup | None = None  # highlighted lines, every character escaped
+    next: Cursor | None = None  # "show more" continues here
     csv_rows: list[list[str]] = field(default_factory=list)
     hex_lines: list[tuple[str, str, str]] = field(default_factory=list)  # offset, hex, printable
-    note: str | None = None  # e.g. why pretty-printing was skipped
+    note: str | None = None
 
 
 def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _kind(content_type: str, text: str) -> str:
+def content_kind(content_type: str, head: bytes) -> str:
+    """What a payload is shown as, from its declared type and its first bytes."""
     media = media_type(content_type)
-    if media.endswith(("/json", "+json")) or (media.startswith("text/plain") and text.lstrip()[:1] in ("{", "[")):
+    start = head.lstrip()[:5]
+    if b"\x00" in head[:8192]:
+        return "binary"
+    if media.endswith(("/json", "+json")) or (media.startswith("text/plain") and start[:1] in (b"{", b"[")):
         return "json"
-    if media.endswith(("/xml", "+xml")) or (media.startswith("text/") and text.lstrip().startswith("<?xml")):
+    if media.endswith(("/xml", "+xml")) or (media.startswith("text/") and start.startswith(b"<?xml")):
         return "xml"
     if media in ("text/csv", "application/csv", "text/tab-separated-values"):
         return "csv"
+    if not _is_text(head[:8192]):
+        return "binary"
     return "text"
 
 
-def _decode(data: bytes, truncated: bool) -> str | None:
-    """The bytes as UTF-8 text, or None for binary. A cut preview may end inside a character: drop that tail."""
-    if b"\x00" in data:
-        return None
-    for cut in range(4 if truncated else 1):
+def _is_text(head: bytes) -> bool:
+    for cut in range(4):  # a read may end inside a character
         try:
-            return data[: len(data) - cut].decode("utf-8")
+            head[: len(head) - cut].decode("utf-8")
         except UnicodeDecodeError:
             continue
-    return None
+        return True
+    return False
 
 
-def _pretty_json(text: str) -> tuple[str, str | None]:
+async def read_bytes(
+    store: PayloadStore, key: str, size: int, offset: int, length: int = SLICE_BYTES
+) -> tuple[bytes, bool]:
+    """Up to ``length`` bytes from ``offset`` (a range read: the rest never leaves the store), and whether they reach
+    the payload's end."""
+    start = min(offset, size)
+    end = min(size, start + length)
+    if end <= start:
+        return b"", True
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), None
-    except (ValueError, RecursionError):
-        return text, "Not valid JSON (or cut short): shown as captured."
-
-
-_XML_TOKEN = re.compile(r"(<[^>]*>)")
-
-
-def _pretty_xml(text: str) -> str:
-    """One element per line, indented by depth: for single-line documents only, leaving formatted ones alone."""
-    if text.count("\n") > 3:
-        return text
-    lines: list[str] = []
-    depth = 0
-    for token in (part.strip() for part in _XML_TOKEN.split(text)):
-        if not token:
-            continue
-        closing = token.startswith("</")
-        special = token.startswith(("<?", "<!")) or token.endswith("/>")
-        opening = token.startswith("<") and not closing and not special
-        if closing:
-            depth = max(depth - 1, 0)
-        if not token.startswith("<") and lines and not lines[-1].lstrip().startswith("</"):
-            lines[-1] += token  # text content stays on its element's line
-        else:
-            lines.append("  " * depth + token)
-        if opening:
-            depth += 1
-    joined = "\n".join(lines)
-    # Text followed by its closing tag reads better on one line: <a>text</a>.
-    return re.sub(r"(<[^/!?][^>]*>[^<\n]+)\n\s*(</)", r"\1\2", joined)
+        chunks = await store.open(key, start=start, end=end)
+        data = b"".join([chunk async for chunk in chunks])
+    except ObjectNotFound:
+        raise AppError(410, "The payload's bytes are gone from the store.") from None
+    return data[: end - start], end >= size
 
 
 def _csv_rows(text: str) -> list[list[str]]:
@@ -104,61 +88,48 @@ def _csv_rows(text: str) -> list[list[str]]:
     with contextlib.suppress(csv.Error):
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     rows = []
-    for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
-        if index >= MAX_CSV_ROWS:
-            break
-        rows.append(row)
+    with contextlib.suppress(csv.Error):
+        for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
+            if index >= MAX_CSV_ROWS:
+                break
+            rows.append([cell if len(cell) <= MAX_CSV_CELL else cell[:MAX_CSV_CELL] + " …" for cell in row])
     return rows
 
 
-def _hex_lines(data: bytes) -> list[tuple[str, str, str]]:
+def _hex_lines(data: bytes, base: int) -> list[tuple[str, str, str]]:
     lines = []
     for offset in range(0, min(len(data), HEX_PREVIEW_BYTES), 16):
         chunk = data[offset : offset + 16]
         hex_part = " ".join(f"{byte:02x}" for byte in chunk)
         printable = "".join(chr(byte) if 32 <= byte < 127 else "." for byte in chunk)
-        lines.append((f"{offset:08x}", hex_part, printable))
+        lines.append((f"{base + offset:08x}", hex_part, printable))
     return lines
 
 
-def _highlight(text: str, lexer: Lexer) -> Markup:
-    return Markup(highlight(text, lexer, _FORMATTER))  # noqa: S704 - pygments has escaped every character of text
-
-
-def preview(data: bytes, content_type: str, *, truncated: bool) -> PayloadPreview:
-    if not data:
-        return PayloadPreview("empty", truncated, 0)
-    text = _decode(data, truncated)
-    if text is None:
-        return PayloadPreview("binary", truncated, len(data), hex_lines=_hex_lines(data))
-    kind = _kind(content_type, text)
-    note = None
+def format_slice(data: bytes, kind: str, at: Cursor, *, eof: bool) -> Slice:
     if kind == "json":
-        if not truncated:
-            text, note = _pretty_json(text)
-        return PayloadPreview(kind, truncated, len(data), html=_highlight(text, JsonLexer()), note=note)
+        return json_slice(data, at, eof=eof)
     if kind == "xml":
-        return PayloadPreview(kind, truncated, len(data), html=_highlight(_pretty_xml(text), XmlLexer()))
+        return xml_slice(data, at, eof=eof)
+    return text_slice(data, at, eof=eof)
+
+
+def content_slice(data: bytes, content_type: str, at: Cursor, *, eof: bool) -> ContentSlice:
+    """What the page shows of ``data`` (the payload's bytes from ``at.offset``, up to a slice). CPU-bound: callers
+    run it in a thread."""
+    if not data and at.offset == 0:
+        return ContentSlice("empty", 0, 0)
+    kind = content_kind(content_type, data)
+    if kind == "binary":
+        shown = min(len(data), HEX_PREVIEW_BYTES)
+        more = Cursor(at.offset + shown) if shown < len(data) or not eof else None
+        return ContentSlice(kind, at.offset, at.offset + shown, next=more, hex_lines=_hex_lines(data, at.offset))
     if kind == "csv":
+        text = data.decode("utf-8", errors="replace")
         rows = _csv_rows(text)
-        note = f"The first {MAX_CSV_ROWS} rows are shown." if len(rows) >= MAX_CSV_ROWS else None
-        return PayloadPreview(kind, truncated, len(data), csv_rows=rows, note=note)
-    return PayloadPreview(kind, truncated, len(data), html=_highlight(text, TextLexer()))
-
-
-def pretty_text(data: bytes, content_type: str) -> list[str] | None:
-    """The lines two payloads are compared by (JSON and XML re-indented first), or None for binary."""
-    text = _decode(data, truncated=True)
-    if text is None:
-        return None
-    kind = _kind(content_type, text)
-    if kind == "json":
-        text = _pretty_json(text)[0]
-    elif kind == "xml":
-        text = _pretty_xml(text)
-    return text.splitlines()
-
-
-def stylesheet() -> str:
-    """The highlighting colours, served as a static file (no inline style under the pages' CSP)."""
-    return str(_FORMATTER.get_style_defs(".highlight"))
+        note = None if eof and len(rows) < MAX_CSV_ROWS else f"The first {len(rows)} rows are shown; download for all."
+        return ContentSlice(kind, at.offset, at.offset + len(data), csv_rows=rows, note=note)
+    piece = format_slice(data, kind, at, eof=eof)
+    end = piece.next.offset if piece.next else at.offset + len(data)
+    note = f"{piece.cut_lines} long lines are shown shortened." if piece.cut_lines else None
+    return ContentSlice(kind, at.offset, end, html=html_lines(piece.lines), next=piece.next, note=note)

@@ -8,9 +8,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from metadock.api_keys.service import ApiKeyService
+from metadock.console.once import already_sent, form_once, mark_sent
+from metadock.console.params import OptionalText
 from metadock.console.rendering import render, see_other
 from metadock.console.session import CONSOLE_ROLE, current_principal
-from metadock.kit.errors import AppError, Violation, bad_request
+from metadock.kit.errors import AppError, Violation, bad_request, not_found
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.users.service import UserService
@@ -26,31 +28,59 @@ def _role(raw: object) -> Role:
         raise bad_request("Choose a role: reader, writer or admin.") from None
 
 
-async def _keys_page(
-    request: Request[Any, Any, Any], unit: UnitOfWork, *, issued: Any = None, status: int = 200
-) -> Response[Any]:
-    principal = current_principal(request)
+async def _keys(request: Request[Any, Any, Any], unit: UnitOfWork) -> list[dict[str, Any]]:
     async with unit.transaction() as connection:
-        keys = await ApiKeyService(connection, principal.tenant_id).list()
+        keys = await ApiKeyService(connection, current_principal(request).tenant_id).list()
     keys.sort(key=lambda row: (row["revoked_at"] is not None, row["created_at"]), reverse=False)
-    return render(request, "admin_keys.html", status=status, keys=keys, issued=issued, roles=ROLES)
+    return keys
 
 
 @get("/admin/keys", opt=ADMIN)
-async def keys_page(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
-    return await _keys_page(request, unit)
+async def keys_page(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, resent: OptionalText = None
+) -> Response[Any]:
+    keys = await _keys(request, unit)
+    return render(request, "admin_keys.html", keys=keys, issued=None, roles=ROLES, resent=bool(resent))
 
 
 @post("/admin/keys", opt=ADMIN)
 async def key_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
+    once = form_once(form)
+    if already_sent(request, once):
+        # A reload (or back and submit) re-sends the form: the key it made was shown once; make no second one.
+        return see_other("/console/admin/keys?resent=1")
     role = _role(form.get("role"))
     name = str(form.get("name", "")).strip() or None
     principal = current_principal(request)
     async with unit.transaction() as connection:
         issued = await ApiKeyService(connection, principal.tenant_id).create(role, name)
-    # The key is in this one response only (no redirect: it is never stored, so it could not be shown again).
-    return await _keys_page(request, unit, issued=issued, status=201)
+    # The key is in this one response only (it is never stored, so it could not be shown after a redirect).
+    keys = await _keys(request, unit)
+    return render(
+        request,
+        "admin_keys.html",
+        status=201,
+        keys=keys,
+        issued=issued,
+        roles=ROLES,
+        resent=False,
+        cookies=[mark_sent(request, once)],
+    )
+
+
+@get("/admin/keys/{key_id:str}/revoke", opt=ADMIN)
+async def key_confirm_revoke(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, key_id: FromPath[str]
+) -> Response[Any]:
+    """Revoking cuts off every client using the key at once: ask first, and say when it is the last admin key."""
+    keys = await _keys(request, unit)
+    key = next((row for row in keys if row["id"] == key_id and row["revoked_at"] is None), None)
+    if key is None:
+        raise not_found("No such active API key.")
+    admins = [row for row in keys if row["role"] == Role.ADMIN.value and row["revoked_at"] is None]
+    last_admin = key["role"] == Role.ADMIN.value and len(admins) == 1
+    return render(request, "admin_key_revoke.html", key=key, last_admin=last_admin)
 
 
 @post("/admin/keys/{key_id:str}/revoke", opt=ADMIN)
@@ -68,6 +98,7 @@ async def _users_page(
     errors: list[Violation] | None = None,
     email: str = "",
     status: int = 200,
+    resent: bool = False,
 ) -> Response[Any]:
     principal = current_principal(request)
     async with unit.transaction() as connection:
@@ -81,17 +112,23 @@ async def _users_page(
         errors=errors or [],
         email=email,
         me=principal.credential_id,
+        resent=resent,
     )
 
 
 @get("/admin/users", opt=ADMIN)
-async def users_page(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
-    return await _users_page(request, unit)
+async def users_page(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, resent: OptionalText = None
+) -> Response[Any]:
+    return await _users_page(request, unit, resent=bool(resent))
 
 
 @post("/admin/users", opt=ADMIN)
 async def user_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
+    once = form_once(form)
+    if already_sent(request, once):
+        return see_other("/console/admin/users?resent=1")
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     role = _role(form.get("role"))
     try:
@@ -101,7 +138,7 @@ async def user_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) 
         if error.status != 422:
             raise
         return await _users_page(request, unit, errors=error.violations, email=email, status=422)
-    return see_other("/console/admin/users")
+    return see_other("/console/admin/users", cookies=[mark_sent(request, once)])
 
 
 @post("/admin/users/{user_id:str}", opt=ADMIN)

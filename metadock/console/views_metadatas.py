@@ -12,6 +12,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 from msgspec import UNSET
 
+from metadock.console.once import already_sent, form_once, mark_sent
 from metadock.console.rendering import render, see_other
 from metadock.console.session import current_principal
 from metadock.context import context_of
@@ -84,7 +85,11 @@ def _violations(error: AppError) -> list[Violation]:
 
 @get("/metadatas")
 async def metadata_list(
-    request: Request[Any, Any, Any], unit: RequestUnitOfWork, page: OptionalText = None, deleted: OptionalText = None
+    request: Request[Any, Any, Any],
+    unit: RequestUnitOfWork,
+    page: OptionalText = None,
+    deleted: OptionalText = None,
+    resent: OptionalText = None,
 ) -> Response[Any]:
     values = {name: (request.query_params.get(name) or "").strip() for name in FILTERS}
     pairs = [(name, value) for name, value in values.items() if value]
@@ -94,7 +99,9 @@ async def metadata_list(
     async with unit.transaction() as connection:
         items = await MetadataService(connection, current_principal(request)).list(query)
     pages = {"page": query.page, "last": max(1, math.ceil(items.total / PER_PAGE)), "total": items.total}
-    return render(request, "metadatas.html", items=items, filters=values, pages=pages, deleted=bool(deleted))
+    return render(
+        request, "metadatas.html", items=items, filters=values, pages=pages, deleted=bool(deleted), resent=bool(resent)
+    )
 
 
 @get("/metadatas/new")
@@ -104,6 +111,9 @@ async def metadata_new(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post("/metadatas/new")
 async def metadata_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
+    once = form_once(await request.form())
+    if already_sent(request, once):
+        return see_other("/console/metadatas?resent=1")
     form = await MetadataForm.posted(request)
     title, data = form.parsed()
     if not form.errors:
@@ -119,7 +129,7 @@ async def metadata_create(request: Request[Any, Any, Any], unit: RequestUnitOfWo
         try:
             async with unit.transaction() as connection:
                 created = await MetadataService(connection, current_principal(request)).create(body)
-            return see_other(f"/console/metadatas/{created.uuid}?saved=1")
+            return see_other(f"/console/metadatas/{created.uuid}?saved=1", cookies=[mark_sent(request, once)])
         except AppError as error:
             if error.status != 400:
                 raise

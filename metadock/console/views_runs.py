@@ -1,66 +1,25 @@
-"""Runs, payloads, their comparison and the activity chart: read-only pages over the payload services."""
+"""Runs as an operator reads them: the overview, the filtered list of runs, a run's timeline and paged payloads."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 
 from metadock.console.chart import activity_chart
-from metadock.console.diff import side_by_side
-from metadock.console.payload_view import PREVIEW_BYTES, pretty_text, preview
-from metadock.console.rendering import render, see_other
+from metadock.console.params import QUICK_RANGES, OptionalText, optional_id, optional_time, page_number, pages
+from metadock.console.rendering import render
 from metadock.console.session import current_principal
-from metadock.context import context_of
-from metadock.kit.db import Connection
-from metadock.kit.errors import AppError, bad_request, not_found
+from metadock.console.timeline import run_timeline
+from metadock.kit.errors import bad_request, not_found
 from metadock.kit.unit_of_work import RequestUnitOfWork
-from metadock.payloads.http import download_response
 from metadock.payloads.runs import RunService
-from metadock.payloads.service import PayloadService, parse_record_id
-from metadock.payloads.store import ObjectNotFound
+from metadock.payloads.service import parse_record_id
 
 RUNS_PER_PAGE = 25
 CHART_DAYS = 7
-
-OptionalText = Annotated[str | None, QueryParameter(required=False)]
-
-
-def _optional_id(raw: str | None, name: str) -> int | None:
-    if raw is None or not raw.strip():
-        return None
-    value = parse_record_id(raw.strip())
-    if value is None:
-        raise bad_request(f"The {name} must be a positive whole number.")
-    return value
-
-
-def _page_number(raw: str | None) -> int:
-    value = _optional_id(raw, "page")
-    return min(value or 1, 100_000)
-
-
-def _pages(page: int, total: int, per_page: int) -> dict[str, int]:
-    return {"page": page, "last": max(1, math.ceil(total / per_page)), "total": total}
-
-
-async def _read_preview(request: Request[Any, Any, Any], store_key: str, size: int) -> tuple[bytes, bool]:
-    """The first PREVIEW_BYTES of a payload, and whether it was cut there."""
-    store = context_of(request).store
-    end = min(size, PREVIEW_BYTES)
-    try:
-        chunks = await store.open(store_key, start=0, end=end)
-        data = b"".join([chunk async for chunk in chunks])
-    except ObjectNotFound:
-        raise AppError(410, "The payload's bytes are gone from the store.") from None
-    return data[:end], size > PREVIEW_BYTES
-
-
-def _payloads(request: Request[Any, Any, Any], connection: Connection) -> PayloadService:
-    return PayloadService(connection, current_principal(request), context_of(request).store.kind)
 
 
 @get("/")
@@ -72,7 +31,7 @@ async def overview(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> 
         runs = await service.list_runs(page=1, per_page=10)
         hours = await service.hourly_activity(since=until - dt.timedelta(days=CHART_DAYS), until=until)
     chart = activity_chart(hours, f"this tenant over the last {CHART_DAYS} days")
-    return render(request, "overview.html", runs=runs, chart=chart)
+    return render(request, "overview.html", runs=runs, chart=chart, filtered=False)
 
 
 @get("/runs")
@@ -83,94 +42,79 @@ async def runs_list(
     step: OptionalText = None,
     dropped: OptionalText = None,
     page: OptionalText = None,
+    range: OptionalText = None,  # noqa: A002 - the form's field name
+    since: OptionalText = None,
+    until: OptionalText = None,
 ) -> Response[Any]:
-    run_id, step_id, page_number = _optional_id(run, "run id"), _optional_id(step, "step id"), _page_number(page)
+    run_id, step_id, page_no = optional_id(run, "run id"), optional_id(step, "step id"), page_number(page)
+    start, end = optional_time(since, "from"), optional_time(until, "to")
+    if range:
+        if range not in QUICK_RANGES:
+            raise bad_request("Choose a range: last hour, 24 hours or 7 days.")
+        start, end = dt.datetime.now(dt.UTC) - QUICK_RANGES[range], None
+    if start and end and start >= end:
+        raise bad_request("The 'from' time must be before the 'to' time.")
     async with unit.transaction() as connection:
-        runs = await RunService(connection, current_principal(request)).list_runs(
-            run_id=run_id, step_id=step_id, dropped_only=bool(dropped), page=page_number, per_page=RUNS_PER_PAGE
+        service = RunService(connection, current_principal(request))
+        runs = await service.list_runs(
+            run_id=run_id,
+            step_id=step_id,
+            dropped_only=bool(dropped),
+            since=start,
+            until=end,
+            page=page_no,
+            per_page=RUNS_PER_PAGE,
         )
-    filters = {"run": run or "", "step": step or "", "dropped": "1" if dropped else ""}
+        newest = await service.newest_record_id()
+    filters = {
+        "run": run or "",
+        "step": step or "",
+        "dropped": "1" if dropped else "",
+        "range": range or "",
+        "since": "" if range else (since or ""),
+        "until": "" if range else (until or ""),
+    }
+    paging = pages(page_no, runs.total, RUNS_PER_PAGE)
     return render(
-        request, "runs.html", runs=runs, filters=filters, pages=_pages(page_number, runs.total, RUNS_PER_PAGE)
+        request,
+        "runs.html",
+        runs=runs,
+        filters=filters,
+        filtered=any(filters.values()),
+        pages=paging,
+        past_last=runs.total > 0 and page_no > paging["last"],
+        newest=newest,
     )
 
 
+@get("/runs/newest")
+async def runs_newest(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
+    """The newest capture's id, polled by the runs page (one indexed max(), no run aggregates) for its indicator."""
+    async with unit.transaction() as connection:
+        newest = await RunService(connection, current_principal(request)).newest_record_id()
+    return Response({"newest": newest}, headers={"Cache-Control": "no-store"})
+
+
 @get("/runs/{run_id:str}")
-async def run_detail(request: Request[Any, Any, Any], unit: RequestUnitOfWork, run_id: FromPath[str]) -> Response[Any]:
-    number = parse_record_id(run_id)
+async def run_detail(
+    request: Request[Any, Any, Any], unit: RequestUnitOfWork, run_id: FromPath[str], page: OptionalText = None
+) -> Response[Any]:
+    number, page_no = parse_record_id(run_id), page_number(page)
     async with unit.transaction() as connection:
         service = RunService(connection, current_principal(request))
-        detail = await service.run(number) if number is not None else None
+        detail = await service.run(number, page=page_no) if number is not None else None
         if detail is None:
-            raise not_found("No such run.")
-        records = [record for step in detail.steps for record in step.records]
-        last = max(record.created_at for record in records)
-        until = last.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-        first = min(record.created_at for record in records)
-        since = max(first, until - dt.timedelta(days=CHART_DAYS))
-        since = min(since, until - dt.timedelta(hours=24))
-        hours = await service.hourly_activity(since=since, until=until, run_id=number)
-    chart = activity_chart(hours, f"run {number}")
-    return render(request, "run.html", run=detail, chart=chart, payload_count=len(records))
-
-
-@get("/payloads")
-async def find_payload(id: OptionalText = None) -> Response[Any]:  # noqa: A002 - the form's field name
-    """The overview's "open payload #" box."""
-    record_id = _optional_id(id, "payload id")
-    if record_id is None:
-        return see_other("/console/runs")
-    return see_other(f"/console/payloads/{record_id}")
-
-
-@get("/payloads/{payload_id:str}")
-async def payload_page(
-    request: Request[Any, Any, Any], unit: RequestUnitOfWork, payload_id: FromPath[str]
-) -> Response[Any]:
-    async with unit.transaction() as connection:
-        service = _payloads(request, connection)
-        record = await service.get(payload_id)
-        meta = await service.meta(payload_id)
-        siblings = await RunService(connection, current_principal(request)).run(record.flow_run_id)
-    content = None
-    if not meta.dropped:
-        data, truncated = await _read_preview(request, record.payload_store_reference, meta.size)
-        content = preview(data, meta.content_type, truncated=truncated)
-    others = [r for step in (siblings.steps if siblings else []) for r in step.records if r.id != record.id]
-    return render(request, "payload.html", record=record, meta=meta, content=content, others=others)
-
-
-@get("/payloads/{payload_id:str}/download")
-async def payload_download(
-    request: Request[Any, Any, Any], unit: RequestUnitOfWork, payload_id: FromPath[str]
-) -> Response[Any]:
-    """The API's download (same headers, ranges and exact bytes), authenticated by the console session."""
-    async with unit.transaction() as connection:
-        target = await _payloads(request, connection).download_target(payload_id)
-    return await download_response(request, target)
-
-
-@get("/compare")
-async def compare(
-    request: Request[Any, Any, Any], unit: RequestUnitOfWork, left: OptionalText = None, right: OptionalText = None
-) -> Response[Any]:
-    if not left or not right:
-        raise bad_request("Choose two payloads to compare.")
-    async with unit.transaction() as connection:
-        service = _payloads(request, connection)
-        records = [await service.get(left), await service.get(right)]
-        metas = [await service.meta(left), await service.meta(right)]
-    if records[0].flow_run_id != records[1].flow_run_id:
-        raise bad_request("Only two payloads of the same run can be compared.")
-    sides: list[list[str] | None] = []
-    cut = False
-    for record, meta in zip(records, metas, strict=True):
-        if meta.dropped:
-            sides.append([])
-            continue
-        data, truncated = await _read_preview(request, record.payload_store_reference, meta.size)
-        cut = cut or truncated
-        sides.append(pretty_text(data, meta.content_type))
-    binary = any(side is None for side in sides)
-    diff = None if binary else side_by_side(sides[0] or [], sides[1] or [])
-    return render(request, "compare.html", records=records, metas=metas, diff=diff, binary=binary, cut=cut)
+            raise not_found(f"There is no run {run_id} in this tenant.")
+        marks = await service.marks(detail.run_id)
+    if page_no > detail.last_page:
+        raise not_found(f"Run {detail.run_id} has {detail.last_page} pages of payloads; there is no page {page_no}.")
+    stored = [record for step in detail.steps for record in step.records if not record.dropped]
+    return render(
+        request,
+        "run.html",
+        run=detail,
+        summary=detail.summary,
+        timeline=run_timeline(marks, detail.summary.payloads),
+        pages=pages(page_no, detail.summary.payloads, detail.per_page),
+        default_pair=[record.id for record in stored[:2]],  # never a dropped payload: it has nothing to compare
+    )

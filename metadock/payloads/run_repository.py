@@ -48,6 +48,13 @@ class RunRepository(TenantScopedRepository):
     table = payload_metadata
     columns: ClassVar[dict[str, Any]] = {"id": _c.id, "flow_run_id": _c.flow_run_id}
 
+    # The only two places that talk to the connection: the Connection API is changing under us (fetch_all, scalar).
+    async def _rows(self, statement: Any) -> list[Any]:
+        return list((await self.connection.execute(statement)).mappings())
+
+    async def _scalar(self, statement: Any) -> Any:
+        return (await self.connection.execute(statement)).scalar_one()
+
     def _run_filters(self, run_id: int | None, step_id: int | None) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
         if run_id is not None:
@@ -59,9 +66,18 @@ class RunRepository(TenantScopedRepository):
         return clauses
 
     async def run_summaries(
-        self, *, run_id: int | None, step_id: int | None, dropped_only: bool, limit: int, offset: int
+        self,
+        *,
+        run_id: int | None,
+        step_id: int | None,
+        dropped_only: bool,
+        limit: int,
+        offset: int,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
     ) -> tuple[list[Any], int]:
-        """One row per run (newest activity first) and the number of runs that match."""
+        """One row per run (newest activity first) and the number of runs that match; ``since``/``until`` keep the
+        runs active in that range (a run that began before it but was still capturing in it is kept, whole)."""
         dropped = func.sum(_DROPPED)
         grouped = (
             self._select(
@@ -78,21 +94,46 @@ class RunRepository(TenantScopedRepository):
         )
         if dropped_only:
             grouped = grouped.having(dropped > 0)
+        if since is not None:
+            grouped = grouped.having(func.max(_c.created_at) >= since)
+        if until is not None:
+            grouped = grouped.having(func.min(_c.created_at) < until)
         page = grouped.order_by(func.max(_c.created_at).desc(), _c.flow_run_id.desc()).limit(limit).offset(offset)
-        rows = list((await self.connection.execute(page)).mappings())
-        total_statement = select(func.count()).select_from(grouped.subquery())
-        total = int((await self.connection.execute(total_statement)).scalar_one())
+        rows = await self._rows(page)
+        total = int(await self._scalar(select(func.count()).select_from(grouped.subquery())))
         return rows, total
 
-    async def run_records(self, run_id: int, limit: int) -> list[Any]:
-        """A run's records in capture order, with what the console shows of each."""
+    async def run_records(self, run_id: int, limit: int, offset: int = 0) -> list[Any]:
+        """A page of a run's records in capture order, with what the console shows of each."""
         statement = (
             self._select(*_RUN_RECORD_COLUMNS)
             .where(_c.flow_run_id == run_id)
             .order_by(_c.created_at, _c.id)
             .limit(limit)
+            .offset(offset)
         )
-        return list((await self.connection.execute(statement)).mappings())
+        return await self._rows(statement)
+
+    async def run_marks(self, run_id: int, limit: int) -> list[Any]:
+        """What a run's timeline draws of each record (capture order): the few columns, for up to ``limit``."""
+        statement = (
+            self._select(_c.id, _c.created_at, _c.flow_step_id, _c.dropped)
+            .where(_c.flow_run_id == run_id)
+            .order_by(_c.created_at, _c.id)
+            .limit(limit)
+        )
+        return await self._rows(statement)
+
+    async def neighbour_ids(self, run_id: int, record_id: int) -> tuple[int | None, int | None]:
+        """The run's payloads just before and after this one (by id, the order they were recorded in)."""
+        in_run = _c.flow_run_id == run_id
+        before = self._select(func.max(_c.id)).where(in_run, _c.id < record_id)
+        after = self._select(func.min(_c.id)).where(in_run, _c.id > record_id)
+        return await self._scalar(before), await self._scalar(after)
+
+    async def newest_record_id(self) -> int:
+        """The tenant's newest capture, for the runs page's "new captures" indicator (0 when there is none)."""
+        return int(await self._scalar(self._select(func.coalesce(func.max(_c.id), 0))))
 
     async def hourly_activity(self, since: dt.datetime, until: dt.datetime, run_id: int | None) -> list[Any]:
         """Captures and stored bytes per UTC hour in ``[since, until)``; hours without captures are absent."""
@@ -105,4 +146,4 @@ class RunRepository(TenantScopedRepository):
             .group_by(bucket)
             .order_by(bucket)
         )
-        return list((await self.connection.execute(statement)).mappings())
+        return await self._rows(statement)

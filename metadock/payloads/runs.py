@@ -11,8 +11,9 @@ from metadock.kit.principal import Principal
 from metadock.kit.query import Page
 from metadock.payloads.run_repository import RunRepository
 
-# A run with more records than this is shown in part (the page says so); the API lists every record.
-MAX_RUN_RECORDS = 1000
+# A run's page lists this many records at a time (paged); its timeline draws at most MAX_TIMELINE_RECORDS.
+RUN_RECORDS_PER_PAGE = 200
+MAX_TIMELINE_RECORDS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,26 @@ class RunStep:
 
 @dataclass(frozen=True, slots=True)
 class RunDetail:
-    run_id: int
-    steps: list[RunStep]  # in the order each step was first captured
-    truncated: bool
+    summary: RunSummary
+    steps: list[RunStep]  # this page's records, by step in the order each step was first captured on the page
+    page: int
+    per_page: int
+
+    @property
+    def run_id(self) -> int:
+        return self.summary.run_id
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.summary.payloads // self.per_page))
+
+
+@dataclass(frozen=True, slots=True)
+class RunMark:
+    id: int
+    created_at: dt.datetime
+    step_id: int
+    dropped: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +99,19 @@ class RunService:
         run_id: int | None = None,
         step_id: int | None = None,
         dropped_only: bool = False,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         page: int,
         per_page: int,
     ) -> Page[RunSummary]:
         rows, total = await self.repository.run_summaries(
-            run_id=run_id, step_id=step_id, dropped_only=dropped_only, limit=per_page, offset=(page - 1) * per_page
+            run_id=run_id,
+            step_id=step_id,
+            dropped_only=dropped_only,
+            limit=per_page,
+            offset=(page - 1) * per_page,
+            since=since,
+            until=until,
         )
         items = [
             RunSummary(
@@ -101,15 +127,17 @@ class RunService:
         ]
         return Page(items, total)
 
-    async def run(self, run_id: int) -> RunDetail | None:
-        rows = await self.repository.run_records(run_id, MAX_RUN_RECORDS + 1)
-        if not rows:
+    async def run(self, run_id: int, *, page: int = 1, per_page: int = RUN_RECORDS_PER_PAGE) -> RunDetail | None:
+        """A run's summary and one page of its records (capture order), or None for a run this tenant lacks."""
+        summaries = await self.list_runs(run_id=run_id, page=1, per_page=1)
+        if not summaries.items:
             return None
+        rows = await self.repository.run_records(run_id, per_page, (page - 1) * per_page)
         steps: dict[int, list[RunRecord]] = {}
-        for row in rows[:MAX_RUN_RECORDS]:
+        for row in rows:
             record = RunRecord(
                 id=row["id"],
-                created_at=row["created_at"],
+                created_at=_as_utc(row["created_at"]),
                 flow_step_id=row["flow_step_id"],
                 flow_version_id=row["flow_version_id"],
                 flow_log_id=row["flow_log_id"],
@@ -120,7 +148,21 @@ class RunService:
             )
             steps.setdefault(record.flow_step_id, []).append(record)
         ordered = [RunStep(step, records) for step, records in steps.items()]
-        return RunDetail(run_id, ordered, truncated=len(rows) > MAX_RUN_RECORDS)
+        return RunDetail(summaries.items[0], ordered, page, per_page)
+
+    async def marks(self, run_id: int) -> list[RunMark]:
+        """Every record of a run (up to MAX_TIMELINE_RECORDS) as its timeline draws it."""
+        rows = await self.repository.run_marks(run_id, MAX_TIMELINE_RECORDS)
+        return [
+            RunMark(int(row["id"]), _as_utc(row["created_at"]), int(row["flow_step_id"]), bool(row["dropped"]))
+            for row in rows
+        ]
+
+    async def neighbour_ids(self, run_id: int, record_id: int) -> tuple[int | None, int | None]:
+        return await self.repository.neighbour_ids(run_id, record_id)
+
+    async def newest_record_id(self) -> int:
+        return await self.repository.newest_record_id()
 
     async def hourly_activity(
         self, *, since: dt.datetime, until: dt.datetime, run_id: int | None = None

@@ -49,6 +49,10 @@ class UserRepository(TenantScopedRepository):
         statement = self._update().where(_u.id == user_id).values(**values).returning(*_USER_COLUMNS)
         return (await self.connection.execute(statement)).mappings().first()
 
+    async def update_by_email(self, email: str, values: dict[str, Any]) -> Any | None:
+        statement = self._update().where(_u.email == email).values(**values).returning(*_USER_COLUMNS)
+        return (await self.connection.execute(statement)).mappings().first()
+
 
 class CredentialRepository:
     """Lookups across tenants by what a caller presents (an email, a token), and the login throttle's records."""

@@ -79,6 +79,21 @@ class UserService:
     async def list(self) -> list[User]:
         return [_user(row) for row in await self.repository.list_all()]
 
+    async def reset_password(self, email: str, password: str) -> User:
+        """A new password; every token issued before it stops working (the old password may be the leaked one)."""
+        problem = passwords.password_problem(password)
+        if problem:
+            raise validation_failed([Violation("password", problem)], status=422)
+        values = {
+            "password_hash": await passwords.hash_password(password),
+            "token_generation": users.c.token_generation + 1,
+            "updated_at": _now(),
+        }
+        row = await self.repository.update_by_email(normalize_email(email), values)
+        if row is None:
+            raise not_found("No such user.")
+        return _user(row)
+
     async def update(self, user_id: str, *, role: Role | None, disabled: bool | None) -> User:
         if not is_generated_id(user_id):
             raise not_found("No such user.")

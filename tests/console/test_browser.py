@@ -219,7 +219,10 @@ def test_admin_creates_a_reader_who_cannot_edit(browser: Browser, context: Brows
     shot(page, "api-keys")
     page.get_by_role("link", name="API keys").click()  # shown once: the list does not show it again
     expect(page.locator("#new-key-value")).to_have_count(0)
-    page.get_by_role("button", name="Revoke key flow runner").click()
+    page.get_by_role("link", name=re.compile(r"^Revoke key flow runner \(mdk_")).click()
+    expect(page.get_by_role("heading", name="Revoke key “flow runner”?")).to_be_visible()  # asked first
+    assert httpx.get(f"{site.url}/metadatas", headers={"Authorization": key}).status_code == 200
+    page.get_by_role("button", name="Revoke flow runner").click()
     assert httpx.get(f"{site.url}/metadatas", headers={"Authorization": key}).status_code == 401
 
     reader_context = browser.new_context(base_url=site.url)

@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import re
 
-import pytest
 from litestar.testing import TestClient
 
-from metadock.app import create_app
-from metadock.settings import Settings
-from tests.console.helpers import PASSWORD, People, create_people, csrf_of
+from tests.console.conftest import login
+from tests.console.helpers import PASSWORD, People, csrf_of
 from tests.factories import TenantKeys, capture_payload, create_tenant, metadata_body
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
-    path = tmp_path / "console.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def app_client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient[object]]:
-    settings = Settings(database_url=sqlite_url, store_url=f"file://{tmp_path / 'payloads'}", data_dir=tmp_path)
-    with TestClient(create_app(settings)) as client:  # type: ignore[arg-type]
-        yield client
-
-
-@pytest.fixture
-def acme(sqlite_url: str) -> TenantKeys:
-    return create_tenant(sqlite_url, "acme")
-
-
-@pytest.fixture
-def people(sqlite_url: str, acme: TenantKeys) -> People:
-    return create_people(sqlite_url, acme.uuid)
-
-
-def login(client: TestClient[object], email: str, password: str = PASSWORD) -> str:
-    """Log in through the form; returns the CSRF token of the page the login lands on."""
-    token = csrf_of(client.get("/console/login").text)
-    response = client.post(
-        "/console/login", data={"email": email, "password": password, "csrf_token": token, "next": "/console/metadatas"}
-    )
-    assert response.status_code == 200, response.text  # followed the 303 to the metadata list
-    assert str(response.url).endswith("/console/metadatas")
-    return csrf_of(response.text)
 
 
 def test_without_a_session_pages_redirect_to_the_login_form(app_client: TestClient[object]) -> None:
@@ -97,6 +59,7 @@ def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
 ) -> None:
     token = login(app_client, people.writer)
     form = {"owner": "o", "slug": "forged", "type": "t", "title": '{"en": "Forged"}', "data": "{}", "version": "1"}
+    form["once"] = "f" * 22
     for bad in ({}, {"csrf_token": "0" * 64}, {"csrf_token": token[:-1] + ("0" if token[-1] != "0" else "1")}):
         response = app_client.post("/console/metadatas/new", data={**form, **bad})
         assert response.status_code == 403
@@ -138,6 +101,7 @@ def test_invalid_json_redisplays_the_form_and_stores_nothing(
 ) -> None:
     token = login(app_client, people.writer)
     form = {"csrf_token": token, "owner": "o", "slug": "s", "type": "t", "title": '{"en": "T"}', "version": "1"}
+    form["once"] = "i" * 22
     response = app_client.post("/console/metadatas/new", data={**form, "data": '{"broken": '})
     assert response.status_code == 400
     assert "The data is not valid JSON" in response.text
@@ -179,18 +143,26 @@ def test_hostile_payload_content_is_shown_as_text(
     assert "<script>alert" not in compare.text
 
 
-def test_large_payloads_are_cut_at_one_mib_and_binary_shows_as_hex(
+def test_large_payloads_are_shown_a_slice_at_a_time_and_binary_shows_as_hex(
     app_client: TestClient[object], people: People, acme: TenantKeys
 ) -> None:
-    big = b"line of text\n" * 100_000  # 1.3 MB
+    big = b"".join(b"line %06d of text\n" % number for number in range(100_000))  # 1.9 MB
     big_record = capture_payload(app_client, acme.headers("writer"), big, content_type="text/plain")
     binary = capture_payload(
         app_client, acme.headers("writer"), bytes(range(256)) * 4, content_type="application/octet-stream"
     )
     login(app_client, people.reader)
     page = app_client.get(f"/console/payloads/{big_record['id']}")
-    assert "Only the first 1.0 MiB of 1.2 MiB are shown" in page.text
-    assert page.text.count("line of text") == 1024 * 1024 // 13
+    assert len(page.content) < 1_000_000
+    assert "line 000000 of text" in page.text
+    shown = page.text.count(" of text")
+    assert 100 < shown < 100_000  # a bounded slice, not the whole payload
+    more = re.search(r'data-more="([^"]+)"', page.text)
+    assert more, "a large payload offers 'show more'"
+    following = app_client.get(more.group(1).replace("&amp;", "&"))
+    assert following.status_code == 200
+    assert f"line {shown:06d} of text" in following.text  # the next slice goes on exactly where the first stopped
+    assert f"line {shown - 1:06d} of text" not in following.text
     hex_page = app_client.get(f"/console/payloads/{binary['id']}")
     assert "00000000" in hex_page.text
     assert "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f" in hex_page.text
@@ -209,3 +181,5 @@ def test_another_tenants_payloads_and_metadata_are_not_found(
     assert app_client.get(f"/console/payloads/{theirs['id']}").status_code == 404
     assert app_client.get(f"/console/payloads/{theirs['id']}/download").status_code == 404
     assert app_client.get(f"/console/runs/{theirs['flow_run_id']}").status_code == 404
+    assert app_client.get(f"/console/payloads/{theirs['id']}/slice?at=0.0.0").status_code == 404
+    assert app_client.get("/console/runs/newest").json() == {"newest": 0}  # their capture is not news here

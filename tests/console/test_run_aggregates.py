@@ -81,8 +81,40 @@ def test_a_runs_steps_come_in_capture_order(database_url: str, tenant: TenantKey
     assert [step.step_id for step in detail.steps] == [2, 1, 3]
     assert [record.size for record in detail.steps[0].records] == [10, 30]
     assert detail.steps[2].records[0].dropped_reason == "too_large"
-    assert not detail.truncated
+    assert detail.last_page == 1
+    assert (detail.summary.payloads, detail.summary.dropped) == (4, 1)
     assert _service_run(database_url, other_tenant.uuid, lambda service: service.run(7)) is None
+
+
+def test_a_run_is_paged_in_capture_order_and_marked_to_the_millisecond(
+    database_url: str, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    _seed(database_url, tenant)
+    add_payload_records(database_url, other_tenant.uuid, [{"flow_run_id": 7, **_at(1)}])
+    second = _service_run(database_url, tenant.uuid, lambda service: service.run(7, page=2, per_page=3))
+    assert second.last_page == 2
+    assert [record.size for step in second.steps for record in step.records] == [999]  # the fourth capture
+    add_payload_records(
+        database_url, tenant.uuid, [{"flow_run_id": 7, **_at(0), "created_at": T0 + dt.timedelta(milliseconds=7)}]
+    )
+    marks = _service_run(database_url, tenant.uuid, lambda service: service.marks(7))
+    assert len(marks) == 5  # this tenant's records of run 7 only
+    assert (marks[1].created_at - marks[0].created_at) == dt.timedelta(milliseconds=7)
+    assert [mark.dropped for mark in marks] == [False, False, False, False, True]
+
+
+def test_runs_are_filtered_by_the_time_they_were_active(database_url: str, tenant: TenantKeys) -> None:
+    _seed(database_url, tenant)
+
+    def runs(**kwargs: Any) -> list[int]:
+        page = _service_run(database_url, tenant.uuid, lambda service: service.list_runs(page=1, per_page=10, **kwargs))
+        return [run.run_id for run in page.items]
+
+    # Run 7 captured from 10:15 to 11:20: a range that only overlaps its end still finds it, whole.
+    assert runs(since=T0 + dt.timedelta(minutes=60), until=T0 + dt.timedelta(minutes=70)) == [7]
+    assert runs(since=T0 + dt.timedelta(minutes=66)) == [8]
+    assert runs(until=T0) == [9]  # a day before; run 7 began exactly at T0, so is not before it
+    assert _service_run(database_url, tenant.uuid, lambda service: service.newest_record_id()) > 0
 
 
 def test_hourly_activity_counts_captures_and_stored_bytes_per_utc_hour(

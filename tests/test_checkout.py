@@ -40,7 +40,8 @@ SCRIPT_DIR = re.compile(r"""\$\(dirname\s+"?\$(?:0|\{BASH_SOURCE\[0\]\})"?\)((?:
 PATH_LIKE = re.compile(r"[\w.%~-]*(?:/[\w.%~-]*)+")
 # Directories that exist on this machine (the work tree, shared/, home directories, local package mirrors) and
 # nowhere else. /tmp, /usr, /etc and /proc are the system's, the same on every machine.
-MACHINE_DIRS = re.compile(r"(?<![\w.-])/(?:work|home|Users|root|opt|mnt)(?=/|\b)")
+# Not after "<": "</root>" closes an XML element in a test payload.
+MACHINE_DIRS = re.compile(r"(?<![\w.<-])/(?:work|home|Users|root|opt|mnt)(?=/|\b)")
 # Path-traversal probes are hostile input sent to the server, never opened by the test itself.
 PROBE_TARGETS = ("etc/passwd",)
 
@@ -186,6 +187,7 @@ STAYS_IN = [
     ("tests/x.py", "HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n"),
     ("tests/x.py", 'SOCKET = "/tmp/seaweedfs-master.sock"\n'),
     ("tests/x.py", 'URL = "http://127.0.0.1:8000/home/work"\n'),
+    ("tests/x.py", 'XML = "<root><a>1</a></root>"\n'),
     ("tests/x.py", "# see ../shared in the history of this file\nX = 1\n"),
 ]
 

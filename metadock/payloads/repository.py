@@ -76,20 +76,19 @@ class PayloadRepository(TenantScopedRepository):
 
     async def delete(self, record_id: int) -> Any | None:
         statement = self._delete().where(_c.id == record_id).returning(_c.store_key, _c.dropped)
-        row = (await self.connection.execute(statement)).mappings().first()
+        row = await self.connection.fetch_one(statement)
         if row is not None:
             await self._add_to_total(-1)
         return row
 
     async def _add_to_total(self, delta: int) -> None:
         statement = _ADD_TO_TOTAL[self.connection.dialect_name]
-        await self.connection.fetch_all(statement, {"tenant_id": self.tenant_id, "delta": delta})
+        await self.connection.write(statement, {"tenant_id": self.tenant_id, "delta": delta})
 
     async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:
         if query.filters:
             return await super()._count(query, statements, parameters)
-        row = await self.connection.fetch_one(_TENANT_TOTAL, {"tenant_id": self.tenant_id})
-        return int(row["total"]) if row is not None else 0
+        return int(await self.connection.scalar(_TENANT_TOTAL, {"tenant_id": self.tenant_id}) or 0)
 
 
 class PayloadMaintenanceRepository:
@@ -118,7 +117,7 @@ class PayloadMaintenanceRepository:
             .values(dropped=True, dropped_reason="expired", updated_at=now)
             .returning(_c.id, _c.store_key)
         )
-        return list((await self.connection.execute(statement)).mappings())
+        return await self.connection.fetch_all(statement)
 
     async def mark_dropped(self, record_ids: Iterable[int], reason: str, now: dt.datetime) -> int:
         statement = (
@@ -126,19 +125,18 @@ class PayloadMaintenanceRepository:
             .where(_c.id.in_(list(record_ids)), _c.dropped.is_(False))
             .values(dropped=True, dropped_reason=reason, updated_at=now)
         )
-        result = await self.connection.execute(statement)
-        return int(getattr(result, "rowcount", 0))
+        return await self.connection.write(statement)
 
     async def live_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` belong to a record whose bytes should exist."""
         statement = select(_c.store_key).where(_c.store_key.in_(list(keys)), _c.dropped.is_(False))
-        return set((await self.connection.execute(statement)).scalars())
+        return set(await self.connection.scalars(statement))
 
     async def recount_totals(self) -> None:
         """Rebuild every tenant's total from the rows (after a bulk load, or to repair)."""
-        await self.connection.execute(delete(payload_counts))
+        await self.connection.write(delete(payload_counts))
         totals = select(_c.tenant_id, func.count()).group_by(_c.tenant_id)
-        await self.connection.execute(insert(payload_counts).from_select(["tenant_id", "total"], totals))
+        await self.connection.write(insert(payload_counts).from_select(["tenant_id", "total"], totals))
 
     async def live_records_after(self, after_id: int, created_before: dt.datetime, limit: int) -> list[Any]:
         statement = (
@@ -147,4 +145,4 @@ class PayloadMaintenanceRepository:
             .order_by(_c.id)
             .limit(limit)
         )
-        return list((await self.connection.execute(statement)).mappings())
+        return await self.connection.fetch_all(statement)

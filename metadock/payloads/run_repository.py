@@ -79,9 +79,8 @@ class RunRepository(TenantScopedRepository):
         if dropped_only:
             grouped = grouped.having(dropped > 0)
         page = grouped.order_by(func.max(_c.created_at).desc(), _c.flow_run_id.desc()).limit(limit).offset(offset)
-        rows = list((await self.connection.execute(page)).mappings())
-        total_statement = select(func.count()).select_from(grouped.subquery())
-        total = int((await self.connection.execute(total_statement)).scalar_one())
+        rows = await self.connection.fetch_all(page)
+        total = int(await self.connection.scalar(select(func.count()).select_from(grouped.subquery())))
         return rows, total
 
     async def run_records(self, run_id: int, limit: int) -> list[Any]:
@@ -92,7 +91,7 @@ class RunRepository(TenantScopedRepository):
             .order_by(_c.created_at, _c.id)
             .limit(limit)
         )
-        return list((await self.connection.execute(statement)).mappings())
+        return await self.connection.fetch_all(statement)
 
     async def hourly_activity(self, since: dt.datetime, until: dt.datetime, run_id: int | None) -> list[Any]:
         """Captures and stored bytes per UTC hour in ``[since, until)``; hours without captures are absent."""
@@ -105,4 +104,4 @@ class RunRepository(TenantScopedRepository):
             .group_by(bucket)
             .order_by(bucket)
         )
-        return list((await self.connection.execute(statement)).mappings())
+        return await self.connection.fetch_all(statement)

@@ -65,7 +65,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 class UTCIsoText(TypeDecorator[str]):
-    """A stored UTC timestamp read straight as text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, for pages that only print it.
+    """A stored UTC timestamp read straight as text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, for resources that only print
+    it (every read of a payload record: a list, one record, the capture's answer, so all of them read one type).
 
     SQLite keeps a timestamp as that text with a space for the ``T``: rewriting the text skips building a datetime
     and formatting it again, twice per row of a 100-row page (a third of the page's time). Only for reading (use it

@@ -30,6 +30,7 @@ from sqlalchemy.sql.dml import UpdateBase, ValuesBase
 Processor = Callable[[Any], Any] | None
 # An identity for a statement and, for an INSERT or UPDATE, the names of its parameters (its SQL depends on them).
 _Key = int | tuple[Any, ...]
+_PLANNABLE = (Select, UpdateBase)  # SELECT, INSERT, UPDATE, DELETE: what SQLAlchemy compiles with result columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class PlanCache:
 
     def plan(self, statement: Executable, parameters: Mapping[str, Any] | None) -> Plan | None:
         """The plan to run ``statement`` with, or None for SQLAlchemy's ordinary path."""
-        if not isinstance(statement, Select | UpdateBase):  # text(), unions, DDL: the ordinary path
+        if not isinstance(statement, _PLANNABLE):  # text(), unions, DDL: the ordinary path
             return None
         key: _Key = (id(statement), *parameters) if parameters and isinstance(statement, ValuesBase) else id(statement)
         entry = self._plans.get(key)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from metadock.kit.db import Connection, UTCIsoText
+from metadock.kit.db import Connection
 from metadock.kit.query import ListQuery
+from metadock.kit.timestamps import UTCIsoText
 from metadock.payloads.repository import PayloadRepository
 from metadock.tenants.service import TenantService
 from tests.factories import create_tenant, run_in_transaction

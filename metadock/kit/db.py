@@ -3,7 +3,7 @@
 SQLite is embedded: a query takes tens of microseconds, so a thread hop per call (aiosqlite, ~0.4 ms measured here)
 would cost more than the query. SQLite statements therefore run synchronously on the event loop through SQLAlchemy's
 pysqlite driver. PostgreSQL is remote, so it goes through asyncpg. Repositories only see :class:`Connection`, whose
-``execute`` is awaitable in both cases.
+methods are awaitable in both cases, and which decides per dialect how each statement runs (``kit/prepared.py``).
 
 Because SQLite work runs on the loop, a write transaction must never span an ``await`` that yields to another
 request (a second writer in the same process would wait on ``busy_timeout`` while blocking the loop that the first
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -22,14 +21,15 @@ from typing import Any, cast
 
 import msgspec
 import sqlalchemy.exc
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event, make_url, text
+from sqlalchemy import JSON, MetaData, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
-from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from metadock.kit import prepared
+from metadock.kit.timestamps import UTCDateTime as UTCDateTime  # re-exported: tables and migrations import it here
 
 metadata = MetaData(
     naming_convention={
@@ -42,53 +42,6 @@ metadata = MetaData(
 )
 
 JsonValue = JSON().with_variant(JSONB(), "postgresql")
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive; we re-attach UTC on the way out)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:  # noqa: ARG002
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class UTCIsoText(TypeDecorator[str]):
-    """A stored UTC timestamp read straight as text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, for resources that only print
-    it (every read of a payload record: a list, one record, the capture's answer, so all of them read one type).
-
-    SQLite keeps a timestamp as that text with a space for the ``T``: rewriting the text skips building a datetime
-    and formatting it again, twice per row of a 100-row page (a third of the page's time). Only for reading (use it
-    with ``type_coerce`` on a :class:`UTCDateTime` column); filters and sorts use the column itself.
-    """
-
-    impl = String
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        return dialect.type_descriptor(String() if dialect.name == "sqlite" else DateTime(timezone=True))
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:  # noqa: ARG002
-        if value is None:
-            return None
-        if isinstance(value, str):
-            if len(value) == 26 and value[10] == " ":  # SQLAlchemy's SQLite storage format, always microseconds
-                return f"{value[:10]}T{value[11:]}Z"
-            value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return f"{value.isoformat(timespec='microseconds')}Z"
 
 
 Params = Mapping[str, Any] | None

@@ -9,9 +9,10 @@ from typing import Any, ClassVar
 from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from metadock.kit.db import Connection, UTCDateTime, UTCIsoText
+from metadock.kit.db import Connection
 from metadock.kit.query import ListQuery
 from metadock.kit.repository import ListStatements, TenantScopedRepository
+from metadock.kit.timestamps import UTCDateTime, UTCIsoText
 from metadock.payloads.table import payload_counts, payload_metadata
 
 _c = payload_metadata.c

@@ -1,13 +1,20 @@
-"""Timestamps read as text for list pages: the same Laravel text whatever form the database hands back."""
+"""Timestamps read as text for payload records: the same Laravel text whatever form the database hands back, and
+whichever read (a list, one record, the capture's answer) asked."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from metadock.kit.db import UTCIsoText
+from metadock.kit.db import Connection
+from metadock.kit.query import ListQuery
+from metadock.kit.timestamps import UTCIsoText
+from metadock.payloads.repository import PayloadRepository
+from metadock.tenants.service import TenantService
+from tests.factories import create_tenant, run_in_transaction
 
 EXPECTED = "2024-05-01T12:00:00.250000Z"
 
@@ -32,3 +39,27 @@ def test_whole_seconds_keep_six_fraction_digits() -> None:
 
 def test_null_stays_null() -> None:
     assert UTCIsoText().process_result_value(None, sqlite.dialect()) is None
+
+
+def test_every_read_of_a_payload_record_gives_the_same_timestamp_text(database_url: str) -> None:
+    tenant_uuid = create_tenant(database_url, "timestamps").uuid
+    moment = dt.datetime(2024, 5, 1, 14, 0, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+    async def work(connection: Connection) -> list[Any]:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        repository = PayloadRepository(connection, tenant.id)
+        values = {"flow_run_id": 1, "flow_step_id": 1, "store_key": "k", "size": 1, "content_type": "text/plain"}
+        times = {"created_at": moment, "updated_at": moment, "stored_at": moment, "expires_at": None}
+        captured = await repository.insert({**values, "dropped": False, **times})
+        rows = [captured]
+        for _ in range(3):  # again and again: whichever way the connection runs a statement it has seen before
+            rows.append(await repository.get(captured["id"]))
+            rows.append((await repository.list_page(ListQuery()))[0][0])
+        return [{key: row[key] for key in row if key.endswith("_at")} for row in rows]
+
+    reads = run_in_transaction(database_url, work)
+
+    assert reads[0] == {"created_at": EXPECTED, "updated_at": EXPECTED}
+    for read in reads[1:]:
+        assert {key: read[key] for key in reads[0]} == reads[0]
+    assert reads[1] == {"created_at": EXPECTED, "updated_at": EXPECTED, "stored_at": EXPECTED, "expires_at": None}

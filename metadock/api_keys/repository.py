@@ -37,8 +37,7 @@ async def find_credential_in_any_tenant(connection: Connection, key_hash: str) -
 async def revoke_in_any_tenant(connection: Connection, key_id: str, revoked_at: dt.datetime) -> bool:
     """The operator's revocation by key id alone (``metadock keys revoke``)."""
     statement = update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-    result = await connection.execute(statement.values(revoked_at=revoked_at))
-    return bool(getattr(result, "rowcount", 0))
+    return bool(await connection.write(statement.values(revoked_at=revoked_at)))
 
 
 class ApiKeyRepository(TenantScopedRepository):
@@ -46,7 +45,7 @@ class ApiKeyRepository(TenantScopedRepository):
     columns: ClassVar = {"id": api_keys.c.id, "created_at": api_keys.c.created_at}
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.connection.execute(insert(api_keys).values(tenant_id=self.tenant_id, **values))
+        await self.connection.write(insert(api_keys).values(tenant_id=self.tenant_id, **values))
 
     async def list_all(self) -> list[Any]:
         statement = self._select(
@@ -57,9 +56,8 @@ class ApiKeyRepository(TenantScopedRepository):
             api_keys.c.created_at,
             api_keys.c.revoked_at,
         ).order_by(api_keys.c.created_at, api_keys.c.id)
-        return list((await self.connection.execute(statement)).mappings())
+        return await self.connection.fetch_all(statement)
 
     async def revoke(self, key_id: str, revoked_at: dt.datetime) -> bool:
         statement = self._update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-        result = await self.connection.execute(statement.values(revoked_at=revoked_at))
-        return bool(getattr(result, "rowcount", 0))
+        return bool(await self.connection.write(statement.values(revoked_at=revoked_at)))

@@ -3,7 +3,7 @@
 SQLite is embedded: a query takes tens of microseconds, so a thread hop per call (aiosqlite, ~0.4 ms measured here)
 would cost more than the query. SQLite statements therefore run synchronously on the event loop through SQLAlchemy's
 pysqlite driver. PostgreSQL is remote, so it goes through asyncpg. Repositories only see :class:`Connection`, whose
-``execute`` is awaitable in both cases.
+methods are awaitable in both cases, and which decides per dialect how each statement runs (``kit/prepared.py``).
 
 Because SQLite work runs on the loop, a write transaction must never span an ``await`` that yields to another
 request (a second writer in the same process would wait on ``busy_timeout`` while blocking the loop that the first
@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import msgspec
 import sqlalchemy.exc
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, create_engine, event, make_url, text
+from sqlalchemy import JSON, MetaData, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
-from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from metadock.kit import prepared
+from metadock.kit.timestamps import UTCDateTime as UTCDateTime  # re-exported: tables and migrations import it here
 
 metadata = MetaData(
     naming_convention={
@@ -44,51 +44,7 @@ metadata = MetaData(
 JsonValue = JSON().with_variant(JSONB(), "postgresql")
 
 
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive; we re-attach UTC on the way out)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:  # noqa: ARG002
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class UTCIsoText(TypeDecorator[str]):
-    """A stored UTC timestamp read straight as text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, for pages that only print it.
-
-    SQLite keeps a timestamp as that text with a space for the ``T``: rewriting the text skips building a datetime
-    and formatting it again, twice per row of a 100-row page (a third of the page's time). Only for reading (use it
-    with ``type_coerce`` on a :class:`UTCDateTime` column); filters and sorts use the column itself.
-    """
-
-    impl = String
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        return dialect.type_descriptor(String() if dialect.name == "sqlite" else DateTime(timezone=True))
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:  # noqa: ARG002
-        if value is None:
-            return None
-        if isinstance(value, str):
-            if len(value) == 26 and value[10] == " ":  # SQLAlchemy's SQLite storage format, always microseconds
-                return f"{value[:10]}T{value[11:]}Z"
-            value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return f"{value.isoformat(timespec='microseconds')}Z"
-
+Params = Mapping[str, Any] | None
 
 # What "the database cannot be reached" looks like: refused or dropped sockets, and a pool with no free connection.
 _UNREACHABLE = (OSError, TimeoutError, sqlalchemy.exc.TimeoutError)
@@ -99,7 +55,13 @@ class DatabaseUnavailable(Exception):
 
 
 class Connection(abc.ABC):
-    """What a repository may do: run a statement inside the request's transaction."""
+    """What a repository may do: run a statement inside the request's transaction.
+
+    Repositories run every statement, built once or per request, through :meth:`fetch_one`, :meth:`fetch_all`,
+    :meth:`scalar`, :meth:`scalars` or :meth:`write`; how it runs is the dialect's connection's business (SQLite
+    serves the statements it sees again from a compiled plan, ``kit/prepared.py``). Rows are read-only mappings of
+    column name (or label) to value. :meth:`execute` hands back SQLAlchemy's own result, for migrations and tools.
+    """
 
     __slots__ = ()
 
@@ -108,61 +70,112 @@ class Connection(abc.ABC):
     def dialect_name(self) -> str: ...
 
     @abc.abstractmethod
-    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]: ...
+    async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]: ...
 
-    async def start_writing(self) -> None:
-        """Call before the first write of a transaction whose reads came before an ``await`` that yielded.
+    # The seam: a dialect's connection that can run a statement faster than SQLAlchemy returns a plan for it from
+    # _plan and runs it in _run_plan; every other statement takes SQLAlchemy's path.
 
-        On SQLite a read snapshot cannot become a write once another connection has committed after it was taken
-        (SQLITE_BUSY_SNAPSHOT, at once, whatever the busy timeout), so the reads' transaction ends here and the
-        writes begin a fresh one; whatever the transaction wrote before is committed then, so call it after reads
-        only. PostgreSQL reads at read committed and needs nothing.
-        """
-        return
+    def _plan(self, statement: Executable, parameters: Params) -> prepared.Plan | None:  # noqa: ARG002
+        return None
 
-    async def fetch_one(self, statement: Executable, parameters: dict[str, Any]) -> Mapping[str, Any] | None:
-        """The first row of a statement built once (at import), as a mapping; the hot single-row reads use it."""
-        row = (await self.execute(statement, parameters)).mappings().first()
-        return cast("Mapping[str, Any] | None", row)  # keys are column names: the statements select columns
+    async def _run_plan(self, plan: prepared.Plan, parameters: Params, *, first_only: bool) -> tuple[list[Any], int]:
+        """The plan's rows as tuples (only the first of a SELECT if ``first_only``) and the rowcount."""
+        raise NotImplementedError
 
-    async def fetch_all(self, statement: Executable, parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
-        """Every row of a statement built once and kept (a list shape), as mappings."""
+    async def fetch_one(self, statement: Executable, parameters: Params = None) -> Mapping[str, Any] | None:
+        """The first row, or None; a write with RETURNING runs to its end all the same."""
+        if (plan := self._plan(statement, parameters)) is not None:
+            rows, _ = await self._run_plan(plan, parameters, first_only=True)
+            return plan.mapping(rows[0]) if rows else None
         result = await self.execute(statement, parameters)
         if isinstance(result, CursorResult) and not result.returns_rows:  # a write without RETURNING
+            return None
+        return cast("Mapping[str, Any] | None", result.mappings().first())
+
+    async def fetch_all(self, statement: Executable, parameters: Params = None) -> list[Mapping[str, Any]]:
+        if (plan := self._plan(statement, parameters)) is not None:
+            rows, _ = await self._run_plan(plan, parameters, first_only=False)
+            return [plan.mapping(row) for row in rows]
+        result = await self.execute(statement, parameters)
+        if isinstance(result, CursorResult) and not result.returns_rows:
             return []
         return [cast("Mapping[str, Any]", row) for row in result.mappings()]
 
+    async def scalar(self, statement: Executable, parameters: Params = None) -> Any:
+        """The first column of the first row, or None if there is no row."""
+        if (plan := self._plan(statement, parameters)) is not None:
+            rows, _ = await self._run_plan(plan, parameters, first_only=True)
+            return plan.first_value(rows[0]) if rows else None
+        return (await self.execute(statement, parameters)).scalar()
+
+    async def scalars(self, statement: Executable, parameters: Params = None) -> list[Any]:
+        """The first column of every row."""
+        if (plan := self._plan(statement, parameters)) is not None:
+            rows, _ = await self._run_plan(plan, parameters, first_only=False)
+            return [plan.first_value(row) for row in rows]
+        return list((await self.execute(statement, parameters)).scalars())
+
+    async def write(self, statement: Executable, parameters: Params = None) -> int:
+        """Run a write without RETURNING; the number of rows it matched."""
+        if (plan := self._plan(statement, parameters)) is not None:
+            return (await self._run_plan(plan, parameters, first_only=False))[1]
+        return int(getattr(await self.execute(statement, parameters), "rowcount", 0))
+
 
 class _SqliteConnection(Connection):
-    __slots__ = ("_connection",)
+    """SQLite's rule, kept here so that no service has to know it: a read snapshot cannot become a write once another
+    connection has committed after it was taken (SQLITE_BUSY_SNAPSHOT, at once, whatever the busy timeout), and a
+    transaction's reads may be separated from its first write by an ``await`` that let others commit (a login hashes
+    its password in a thread). So the first write of a transaction that has only read begins a fresh one: the reads
+    end (they wrote nothing) and the write sees the latest data, as every statement does at PostgreSQL's read
+    committed. Decisions taken on the reads are guarded by the writes themselves (``WHERE version = ?``, unique
+    constraints), on both databases."""
 
-    def __init__(self, connection: SyncConnection) -> None:
+    __slots__ = ("_connection", "_has_read", "_has_written", "_plans")
+
+    def __init__(self, connection: SyncConnection, plans: prepared.PlanCache) -> None:
         self._connection = connection
+        self._plans = plans
+        self._has_read = False
+        self._has_written = False
 
     @property
     def dialect_name(self) -> str:
         return "sqlite"
 
-    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+    def _before(self, statement: Executable) -> None:
+        if self._has_written:
+            return
+        if not getattr(statement, "is_dml", False):
+            self._has_read = True
+            return
+        if self._has_read:
+            # Behind SQLAlchemy's back on purpose: its transaction stays open and commits what follows at the end.
+            driver: Any = self._connection.connection.driver_connection
+            driver.execute("COMMIT")
+            driver.execute("BEGIN")
+        self._has_written = True
+
+    async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
+        self._before(statement)
         return self._connection.execute(statement, parameters)
 
-    async def start_writing(self) -> None:
-        # Behind SQLAlchemy's back on purpose: its transaction stays open and commits what follows at the end.
-        driver = self._connection.connection.driver_connection
-        assert driver is not None
-        driver.execute("COMMIT")
-        driver.execute("BEGIN")
+    # Statements seen before run on the driver with their plan, inside the transaction SQLAlchemy's connection began.
 
-    async def fetch_one(self, statement: Executable, parameters: dict[str, Any]) -> Mapping[str, Any] | None:
-        driver = self._connection.connection.driver_connection
-        return prepared.fetch_one(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
+    def _plan(self, statement: Executable, parameters: Params) -> prepared.Plan | None:
+        return self._plans.plan(statement, parameters)
 
-    async def fetch_all(self, statement: Executable, parameters: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
-        driver = self._connection.connection.driver_connection
-        return prepared.fetch_all(driver, self._connection.dialect, statement, parameters)  # type: ignore[arg-type]
+    async def _run_plan(self, plan: prepared.Plan, parameters: Params, *, first_only: bool) -> tuple[list[Any], int]:
+        self._before(plan.statement)
+        driver: Any = self._connection.connection.driver_connection
+        return prepared.run_sqlite(driver, plan, parameters, first_only=first_only)
 
 
 class _PostgresConnection(Connection):
+    """The ordinary path for every statement, for now. PostgreSQL's fast path goes here, as SQLite's does above:
+    ``_plan`` from a :class:`prepared.PlanCache` of the asyncpg dialect, ``_run_plan`` with asyncpg's prepared
+    statements on the driver connection."""
+
     __slots__ = ("_connection",)
 
     def __init__(self, connection: AsyncConnection) -> None:
@@ -172,7 +185,7 @@ class _PostgresConnection(Connection):
     def dialect_name(self) -> str:
         return "postgresql"
 
-    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+    async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
         return await self._connection.execute(statement, parameters)
 
 
@@ -249,7 +262,7 @@ class OpenTransaction:
 class Database:
     """Owns the engine; hands out connections wrapped in a transaction (commit on success, roll back on error)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, plan_cache_size: int = 256) -> None:
         self.url = normalize_url(url)
         # For /metrics: transactions holding a connection, waiting for one, and the most that can be held.
         self.in_use = 0
@@ -257,6 +270,7 @@ class Database:
         self.max_connections = pool_size * 2  # pool_size + max_overflow
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
+        self.plans: prepared.PlanCache | None = None  # PostgreSQL runs every statement on the ordinary path for now
         if self.url.startswith("sqlite"):
             database_file = make_url(self.url).database
             if database_file and database_file != ":memory:":
@@ -270,6 +284,8 @@ class Database:
                 max_overflow=pool_size,
             )
             _configure_sqlite(self._sync)
+            # Shared by this database's connections: a plan depends on the statement and the dialect only.
+            self.plans = prepared.PlanCache(self._sync.dialect, plan_cache_size)
             self._slots = asyncio.Semaphore(pool_size * 2)  # pool_size + max_overflow
             # Connections kept checked out between transactions: a pool checkout and check-in cost more than the
             # whole SQLite read they would wrap. The semaphore bounds how many exist.
@@ -291,6 +307,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         if self._sync is not None:
+            assert self.plans is not None  # SQLite's connections always have their plans
             # The pool hands out connections synchronously; were it exhausted it would block the event loop that
             # the holders need to finish. Waiting for a slot here is asynchronous, so the pool never waits.
             self.waiting += 1
@@ -303,7 +320,7 @@ class Database:
                 sync_connection = self._idle.pop() if self._idle else self._sync.connect()
                 try:
                     with sync_connection.begin():
-                        yield _SqliteConnection(sync_connection)
+                        yield _SqliteConnection(sync_connection, self.plans)
                 finally:
                     if sync_connection.invalidated or sync_connection.in_transaction():
                         sync_connection.close()  # broken or left mid-transaction: back to the pool, which resets it

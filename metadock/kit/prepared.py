@@ -1,112 +1,156 @@
-"""Hot statements on SQLite, run on the driver with the plan SQLAlchemy compiled once.
+"""Plans: statements compiled once and run on the bare driver, and the bounded cache a dialect's connection keeps.
 
 Every authenticated request looks up its credential and most reads fetch one row by key. On SQLite such a query
-takes a few microseconds, while SQLAlchemy's per-execution machinery around it (execution context, events, result
-set-up) measured ~40 µs: the largest single cost of ``GET /metadatas/{uuid}``. For a statement built once at import,
-the SQL text, the order of its parameters and the type processors of its binds and columns never change, so they
-are taken from SQLAlchemy's own compilation once and reused. The rows come back as plain dicts with the same keys
-and the same Python values as ``result.mappings().first()``; PostgreSQL keeps the ordinary path.
+takes a few microseconds, while SQLAlchemy's per-execution machinery around it (cache key, execution context,
+events, result set-up) measured ~40 µs: the largest single cost of ``GET /metadatas/{uuid}``. For a statement that is
+run again and again, the SQL text, the order of its parameters and the type processors of its binds and columns
+never change, so they are taken from SQLAlchemy's own compilation once (a :class:`Plan`) and reused. Rows come back
+as plain dicts with the same keys and the same Python values as SQLAlchemy's ``result.mappings()``.
+
+Only a connection (``kit/db.py``) uses this module; repositories never know whether a plan ran. The plans are
+dialect-neutral (SQL, binds, processors); :func:`run_sqlite` is SQLite's runner. A PostgreSQL runner (asyncpg's
+prepared statements, which asyncpg caches per connection by SQL text) would take its plans from the same cache.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import Insert, Select
+from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase, ValuesBase
 
 Processor = Callable[[Any], Any] | None
+# An identity for a statement and, for an INSERT or UPDATE, the names of its parameters (its SQL depends on them).
+_Key = int | tuple[Any, ...]
+_PLANNABLE = (Select, UpdateBase)  # SELECT, INSERT, UPDATE, DELETE: what SQLAlchemy compiles with result columns
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    statement: Executable  # held so that the id used as the cache key is never reused by another object
+class Plan:
+    statement: Executable  # held, so that the id in this plan's key cannot be reused while the plan is cached
     sql: str
     compiled: Any
+    reads_only: bool  # a SELECT may stop at its first row; a write runs to its end before the transaction goes on
     bind_names: tuple[str, ...]
     bind_processors: tuple[Processor, ...]
     keys: tuple[str, ...]
     result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, processor), only where needed
+    first_processor: Processor  # the first column's, for statements read as scalars
+
+    def arguments(self, parameters: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        values = self.compiled.construct_params(parameters)  # the caller's values plus any bound in the statement
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip((values[name] for name in self.bind_names), self.bind_processors, strict=True)
+        )
+
+    def mapping(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        if not self.result_processors:
+            return dict(zip(self.keys, row, strict=True))
+        values = list(row)
+        for index, process in self.result_processors:
+            values[index] = process(values[index])
+        return dict(zip(self.keys, values, strict=True))
+
+    def first_value(self, row: tuple[Any, ...]) -> Any:
+        return row[0] if self.first_processor is None else self.first_processor(row[0])
 
 
-_PLANS: dict[tuple[int, tuple[str, ...]], _Plan] = {}
-
-
-def _plan(statement: Executable, dialect: Dialect, column_keys: tuple[str, ...]) -> _Plan:
-    # column_keys: an INSERT's columns are the keys of its parameters, so its SQL depends on them.
+def build_plan(statement: Executable, dialect: Dialect, column_keys: tuple[str, ...]) -> Plan:
+    """Compile ``statement`` as SQLAlchemy would for these parameter names; ValueError if no plan can serve it."""
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(column_keys))  # type: ignore[attr-defined]
     positions = compiled.positiontup
-    if positions is None or "POSTCOMPILE" in compiled.string:
-        raise ValueError("only statements with plain positional parameters can be prepared")
-    if compiled.insert_prefetch or compiled.update_prefetch:
-        raise ValueError("statements whose columns have Python-side defaults cannot be prepared")
-    columns = list(getattr(statement, "exported_columns", ()))
-    return _Plan(
+    if positions is None or "POSTCOMPILE" in compiled.string:  # IN lists expanded per execution, for instance
+        raise ValueError("only statements with plain positional parameters can be planned")
+    if compiled.insert_prefetch or compiled.update_prefetch:  # values SQLAlchemy computes before each execution
+        raise ValueError("statements whose columns have Python-side defaults cannot be planned")
+    # The columns a row has, in cursor order, named as SQLAlchemy names them in result mappings (labels included).
+    columns = compiled._result_columns  # the same list SQLAlchemy builds its own results from
+    result_processors = tuple(
+        (index, process)
+        for index, column in enumerate(columns)
+        if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+    )
+    return Plan(
         statement=statement,
         sql=compiled.string,
         compiled=compiled,
+        reads_only=isinstance(statement, Select),
         bind_names=tuple(positions),
         bind_processors=tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in positions
         ),
-        keys=tuple(str(column.key) for column in columns),
-        result_processors=tuple(
-            (index, process)
-            for index, column in enumerate(columns)
-            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
-        ),
+        keys=tuple(column.keyname for column in columns),
+        result_processors=result_processors,
+        first_processor=next((process for index, process in result_processors if index == 0), None),
     )
 
 
-def _run(
-    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: dict[str, Any]
-) -> tuple[_Plan, sqlite3.Cursor]:
-    cache_key = (id(statement), tuple(parameters) if isinstance(statement, Insert) else ())
-    plan = _PLANS.get(cache_key)
-    if plan is None:
-        plan = _PLANS[cache_key] = _plan(statement, dialect, cache_key[1])
-    values = plan.compiled.construct_params(parameters)  # the caller's values plus any bound in the statement
-    arguments = tuple(
-        value if process is None else process(value)
-        for value, process in zip((values[name] for name in plan.bind_names), plan.bind_processors, strict=True)
-    )
+class PlanCache:
+    """The plans of one dialect, for the statements that are run more than once; at most ``capacity`` of them.
+
+    Keyed by statement identity, which the cache owns: a cached plan holds its statement, so no other statement can
+    take its ``id()`` while the plan is cached, and the least recently used plan goes first when the cache is full.
+    A statement is planned on its second run: compiling costs more than SQLAlchemy's own cached path, so a statement
+    built for one request (its values inlined) would pay for a plan it never reuses and push out plans that are
+    reused. Statements seen once are remembered weakly (a dead statement's reused ``id()`` is not mistaken for it),
+    also at most ``capacity`` of them. Statements no plan can serve are remembered too, and take the ordinary path.
+    """
+
+    def __init__(self, dialect: Dialect, capacity: int = 256) -> None:
+        self.dialect = dialect
+        self.capacity = capacity
+        self._plans: OrderedDict[_Key, tuple[Executable, Plan | None]] = OrderedDict()
+        self._seen: OrderedDict[_Key, weakref.ref[Executable]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def plan(self, statement: Executable, parameters: Mapping[str, Any] | None) -> Plan | None:
+        """The plan to run ``statement`` with, or None for SQLAlchemy's ordinary path."""
+        if not isinstance(statement, _PLANNABLE):  # text(), unions, DDL: the ordinary path
+            return None
+        key: _Key = (id(statement), *parameters) if parameters and isinstance(statement, ValuesBase) else id(statement)
+        entry = self._plans.get(key)
+        if entry is not None and entry[0] is statement:
+            self._plans.move_to_end(key)
+            return entry[1]
+        seen = self._seen.pop(key, None)
+        if seen is None or seen() is not statement:
+            self._seen[key] = weakref.ref(statement)
+            if len(self._seen) > self.capacity:
+                self._seen.popitem(last=False)
+            return None
+        try:
+            plan: Plan | None = build_plan(statement, self.dialect, key[1:] if isinstance(key, tuple) else ())
+        except (ValueError, sqlalchemy.exc.SQLAlchemyError):
+            plan = None  # the ordinary path runs it (and raises whatever SQLAlchemy raises for it)
+        self._plans[key] = (statement, plan)
+        if len(self._plans) > self.capacity:
+            self._plans.popitem(last=False)
+        return plan
+
+
+def run_sqlite(
+    driver: sqlite3.Connection, plan: Plan, parameters: Mapping[str, Any] | None, *, first_only: bool
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of ``plan`` run on SQLite's driver (only the first of a SELECT if ``first_only``), and the rowcount."""
+    arguments = plan.arguments(parameters)
     try:
-        return plan, driver.execute(plan.sql, arguments)
+        cursor = driver.execute(plan.sql, arguments)
+        if first_only and plan.reads_only:
+            row = cursor.fetchone()
+            return ([] if row is None else [row]), -1
+        rows = cursor.fetchall()  # a write runs to its end before the transaction goes on, whatever it returns
+        return rows, cursor.rowcount
     except sqlite3.Error as error:
         # The same exception types as the ordinary path, so error handling upstream does not care which ran.
         raise sqlalchemy.exc.DBAPIError.instance(plan.sql, arguments, error, sqlite3.Error) from error
-
-
-def _as_dict(plan: _Plan, row: tuple[Any, ...]) -> dict[str, Any]:
-    if not plan.result_processors:
-        return dict(zip(plan.keys, row, strict=True))
-    values = list(row)
-    for index, process in plan.result_processors:
-        values[index] = process(values[index])
-    return dict(zip(plan.keys, values, strict=True))
-
-
-def fetch_one(
-    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The first row of ``statement`` (built once and kept) as a dict, or None."""
-    plan, cursor = _run(driver, dialect, statement, parameters)
-    if isinstance(statement, Select):
-        row = cursor.fetchone()
-    else:  # a write runs to its end before the transaction goes on, whatever it returns
-        rows = cursor.fetchall()
-        row = rows[0] if rows else None
-    return None if row is None else _as_dict(plan, row)
-
-
-def fetch_all(
-    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Every row of ``statement`` (built once and kept) as dicts."""
-    plan, cursor = _run(driver, dialect, statement, parameters)
-    return [_as_dict(plan, row) for row in cursor.fetchall()]

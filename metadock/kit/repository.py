@@ -5,7 +5,7 @@ A row of another tenant is invisible: it is never selected, updated or deleted, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,14 +29,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from metadock.kit.db import Connection
 from metadock.kit.query import Filter, FilterOp, ListQuery
 
-_ONE_BY: dict[tuple[str, str], Select[Any]] = {}
+_ONE_BY: dict[tuple[str, str, tuple[Any, ...]], Select[Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class ListStatements:
     page: Select[Any]
     count: Select[Any]
-    prepared: bool  # built once and kept: may take the driver-level path (kit/prepared.py)
 
 
 _LIST_SHAPES: dict[tuple[Any, ...], ListStatements] = {}
@@ -65,13 +64,14 @@ class TenantScopedRepository:
     def _select(self, *columns: Any) -> Select[Any]:
         return select(*(columns or (self.table,))).where(self._tenant_clause)
 
-    async def _one_by(self, key: str, value: object) -> Any | None:
-        """The row of this tenant whose ``key`` column equals ``value``: the hot single-row read, built once per
-        table and key (with the tenant as a bound parameter, still from the same scoping rule)."""
-        cache_key = (self.table.name, key)
+    async def _one_by(self, key: str, value: object, columns: tuple[Any, ...] = ()) -> Any | None:
+        """The row (``columns`` of it, or all) of this tenant whose ``key`` column equals ``value``: the hot
+        single-row read, built once per table, key and columns (with the tenant as a bound parameter, still from
+        the same scoping rule). Building a statement costs more than SQLite running it."""
+        cache_key = (self.table.name, key, columns)  # the columns themselves: held, so never confused with others
         statement = _ONE_BY.get(cache_key)
         if statement is None:
-            statement = _ONE_BY[cache_key] = select(self.table).where(
+            statement = _ONE_BY[cache_key] = select(*(columns or (self.table,))).where(
                 self.table.c.tenant_id == bindparam("scope_tenant_id"), self.table.c[key] == bindparam("key_value")
             )
         return await self.connection.fetch_one(statement, {"scope_tenant_id": self.tenant_id, "key_value": value})
@@ -119,13 +119,13 @@ class TenantScopedRepository:
             clauses.append(self.columns[self.tie_breaker].asc())
         return clauses
 
-    def _list_statements(self, query: ListQuery, columns: Sequence[Any]) -> ListStatements:
+    def _list_statements(self, query: ListQuery, columns: tuple[Any, ...]) -> ListStatements:
         """The page and count statements of the query's shape (which filters with how many values, which order),
-        every value a bound parameter. Built once per shape: building and keying a statement cost more than
-        SQLite running it. Shapes with many values are built each time, so the cache stays small."""
+        every value a bound parameter. Built once per shape: building a statement costs more than SQLite running
+        it. Shapes with many values are built each time, so the cache stays small."""
         shape = (
             self.table.name,
-            tuple(id(column) for column in columns),
+            columns,  # the columns themselves: held by the key, so never confused with others
             tuple((item.field, item.op, len(item.values)) for item in query.filters),
             tuple((order.field, order.descending) for order in query.order),
         )
@@ -152,12 +152,12 @@ class TenantScopedRepository:
         cacheable = len(_LIST_SHAPES) < _MAX_LIST_SHAPES and all(
             len(item.values) <= _MAX_CACHED_VALUES for item in query.filters
         )
-        statements = ListStatements(page, count, prepared=cacheable)
+        statements = ListStatements(page, count)
         if cacheable:
             _LIST_SHAPES[shape] = statements
         return statements
 
-    async def _page(self, query: ListQuery, columns: Sequence[Any] = ()) -> tuple[list[Any], int]:
+    async def _page(self, query: ListQuery, columns: tuple[Any, ...] = ()) -> tuple[list[Any], int]:
         """A page of rows (``columns`` of them, or whole rows) and the exact total of the filtered list."""
         statements = self._list_statements(query, columns)
         parameters = {
@@ -166,10 +166,7 @@ class TenantScopedRepository:
             "page_offset": query.offset,
             **self._filter_values(query),
         }
-        if statements.prepared:
-            rows: list[Any] = list(await self.connection.fetch_all(statements.page, parameters))
-        else:
-            rows = list((await self.connection.execute(statements.page, parameters)).mappings())
+        rows: list[Any] = await self.connection.fetch_all(statements.page, parameters)
         if query.page == 1 and len(rows) < query.per_page:
             total = len(rows)  # the whole result fits on the first page: no need to count
         else:
@@ -178,7 +175,4 @@ class TenantScopedRepository:
 
     async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:  # noqa: ARG002
         """The exact total of a filtered list; repositories that maintain totals override the unfiltered case."""
-        if statements.prepared:
-            row = await self.connection.fetch_one(statements.count, parameters)
-            return int(next(iter(row.values()))) if row is not None else 0
-        return int((await self.connection.execute(statements.count, parameters)).scalar_one())
+        return int(await self.connection.scalar(statements.count, parameters))

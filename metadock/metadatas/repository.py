@@ -54,7 +54,7 @@ class MetadataRepository(TenantScopedRepository):
     async def insert(self, values: dict[str, Any]) -> Any:
         statement = insert(metadatas).values(tenant_id=self.tenant_id, **values).returning(*metadatas.c)
         try:
-            return (await self.connection.execute(statement)).mappings().one()
+            return await self.connection.fetch_one(statement)
         except IntegrityError as error:
             raise DuplicateValue(_duplicate_of(error)) from None
 
@@ -67,15 +67,13 @@ class MetadataRepository(TenantScopedRepository):
             .returning(*metadatas.c)
         )
         try:
-            return (await self.connection.execute(statement)).mappings().first()
+            return await self.connection.fetch_one(statement)
         except IntegrityError as error:
             raise DuplicateValue(_duplicate_of(error)) from None
 
     async def current_version(self, uuid: str) -> int | None:
-        result = await self.connection.execute(self._select(_c.version).where(_c.uuid == uuid))
-        version = result.scalar_one_or_none()
+        version = await self.connection.scalar(self._select(_c.version).where(_c.uuid == uuid))
         return None if version is None else int(version)
 
     async def delete(self, uuid: str) -> bool:
-        result = await self.connection.execute(self._delete().where(_c.uuid == uuid).returning(_c.id))
-        return result.first() is not None
+        return await self.connection.fetch_one(self._delete().where(_c.uuid == uuid).returning(_c.id)) is not None

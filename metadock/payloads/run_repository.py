@@ -50,10 +50,10 @@ class RunRepository(TenantScopedRepository):
 
     # The only two places that talk to the connection: the Connection API is changing under us (fetch_all, scalar).
     async def _rows(self, statement: Any) -> list[Any]:
-        return list((await self.connection.execute(statement)).mappings())
+        return list(await self.connection.fetch_all(statement))
 
     async def _scalar(self, statement: Any) -> Any:
-        return (await self.connection.execute(statement)).scalar_one()
+        return await self.connection.scalar(statement)
 
     def _run_filters(self, run_id: int | None, step_id: int | None) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []

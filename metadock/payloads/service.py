@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,21 +19,12 @@ DROPPED_MESSAGES = {
 }
 
 
-def laravel_time(moment: dt.datetime | str | None) -> str | None:
-    # Twice per row of every page, so the cheap path: stored times come back in UTC already (UTCDateTime), and
-    # list pages read them as Laravel's text already (UTCIsoText).
-    if moment is None or isinstance(moment, str):
-        return moment
-    if moment.tzinfo is not dt.UTC:
-        moment = moment.astimezone(dt.UTC)
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
 def to_record(row: Any) -> PayloadRecord:
+    # The repository reads every timestamp of a record as Laravel's text already (``…T…Z``, UTC).
     return PayloadRecord(
         id=row["id"],
-        created_at=laravel_time(row["created_at"]) or "",
-        updated_at=laravel_time(row["updated_at"]) or "",
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         flow_version_id=row["flow_version_id"],
         flow_step_id=row["flow_step_id"],
         flow_run_id=row["flow_run_id"],
@@ -95,8 +85,8 @@ class PayloadService:
             sha256=row["sha256"],
             dropped=bool(row["dropped"]),
             dropped_reason=row["dropped_reason"],
-            stored_at=laravel_time(row["stored_at"]),
-            expires_at=laravel_time(row["expires_at"]),
+            stored_at=row["stored_at"],
+            expires_at=row["expires_at"],
             store=self.store_kind,
         )
 

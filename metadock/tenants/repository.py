@@ -17,17 +17,17 @@ class TenantRepository:
         self.connection = connection
 
     async def count(self) -> int:
-        return int((await self.connection.execute(select(func.count()).select_from(tenants))).scalar_one())
+        return int(await self.connection.scalar(select(func.count()).select_from(tenants)))
 
     async def insert(self, uuid: str, name: str, created_at: dt.datetime) -> int:
         statement = insert(tenants).values(uuid=uuid, name=name, created_at=created_at).returning(tenants.c.id)
-        return int((await self.connection.execute(statement)).scalar_one())
+        return int(await self.connection.scalar(statement))
 
     async def find_by_uuid(self, uuid: str) -> Any | None:
-        return (await self.connection.execute(select(tenants).where(tenants.c.uuid == uuid))).mappings().first()
+        return await self.connection.fetch_one(select(tenants).where(tenants.c.uuid == uuid))
 
     async def find_by_name(self, name: str) -> Any | None:
-        return (await self.connection.execute(select(tenants).where(tenants.c.name == name))).mappings().first()
+        return await self.connection.fetch_one(select(tenants).where(tenants.c.name == name))
 
     async def list_all(self) -> list[Any]:
-        return list((await self.connection.execute(select(tenants).order_by(tenants.c.id))).mappings())
+        return await self.connection.fetch_all(select(tenants).order_by(tenants.c.id))

@@ -37,21 +37,21 @@ class UserRepository(TenantScopedRepository):
     async def insert(self, values: dict[str, Any]) -> Any:
         statement = insert(users).values(tenant_id=self.tenant_id, **values).returning(*_USER_COLUMNS)
         try:
-            return (await self.connection.execute(statement)).mappings().one()
+            return await self.connection.fetch_one(statement)
         except IntegrityError:
             raise EmailTaken from None
 
     async def list_all(self) -> list[Any]:
         statement = self._select(*_USER_COLUMNS).order_by(_u.created_at, _u.id)
-        return list((await self.connection.execute(statement)).mappings())
+        return await self.connection.fetch_all(statement)
 
     async def update(self, user_id: str, values: dict[str, Any]) -> Any | None:
         statement = self._update().where(_u.id == user_id).values(**values).returning(*_USER_COLUMNS)
-        return (await self.connection.execute(statement)).mappings().first()
+        return await self.connection.fetch_one(statement)
 
     async def update_by_email(self, email: str, values: dict[str, Any]) -> Any | None:
         statement = self._update().where(_u.email == email).values(**values).returning(*_USER_COLUMNS)
-        return (await self.connection.execute(statement)).mappings().first()
+        return await self.connection.fetch_one(statement)
 
 
 class CredentialRepository:
@@ -73,7 +73,7 @@ class CredentialRepository:
             .join(tenants, tenants.c.id == _u.tenant_id)
             .where(_u.email == email)
         )
-        return (await self.connection.execute(statement)).mappings().first()
+        return await self.connection.fetch_one(statement)
 
     async def find_for_token(self, user_id: str, token_id: str) -> Any | None:
         """The user behind a token, with whether that token was revoked: one round trip per request."""
@@ -91,18 +91,18 @@ class CredentialRepository:
             .join(tenants, tenants.c.id == _u.tenant_id)
             .where(_u.id == user_id)
         )
-        return (await self.connection.execute(statement)).mappings().first()
+        return await self.connection.fetch_one(statement)
 
     async def revoke_token(self, token_id: str, expires_at: dt.datetime, now: dt.datetime) -> None:
-        await self.connection.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+        await self.connection.write(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
         statement = _upsert(self.connection, revoked_tokens).values(jti=token_id, expires_at=expires_at)
-        await self.connection.execute(statement.on_conflict_do_nothing(index_elements=[revoked_tokens.c.jti]))
+        await self.connection.write(statement.on_conflict_do_nothing(index_elements=[revoked_tokens.c.jti]))
 
     async def blocked_until(self, subjects: Sequence[str], now: dt.datetime) -> dt.datetime | None:
         statement = select(login_failures.c.blocked_until).where(
             login_failures.c.subject.in_(subjects), login_failures.c.blocked_until > now
         )
-        blocks = [moment for moment in (await self.connection.execute(statement)).scalars() if moment is not None]
+        blocks = [moment for moment in await self.connection.scalars(statement) if moment is not None]
         return max(blocks) if blocks else None
 
     async def record_failure(
@@ -123,10 +123,10 @@ class CredentialRepository:
                 "blocked_until": case((failures >= max_failures, now + block), else_=t.blocked_until),
             },
         )
-        await self.connection.execute(statement)
+        await self.connection.write(statement)
 
     async def clear_failures(self, subjects: Sequence[str]) -> None:
-        await self.connection.execute(delete(login_failures).where(login_failures.c.subject.in_(subjects)))
+        await self.connection.write(delete(login_failures).where(login_failures.c.subject.in_(subjects)))
 
 
 def _upsert(connection: Connection, table: Any) -> Any:

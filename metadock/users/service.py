@@ -138,7 +138,6 @@ class LoginService:
             raise AppError(429, "Too Many Attempts.", headers={"Retry-After": str(retry_after)})
         row = await self.repository.find_for_login(email) if email else None
         verified = await passwords.verify_password(row["password_hash"] if row else None, password)
-        await self.repository.connection.start_writing()  # other logins may have committed while we hashed
         if row is None or not verified or row["disabled_at"] is not None:
             limits = ((user_subject, self.policy.max_failures), (address_subject, self.policy.max_failures_per_address))
             for subject, limit in limits:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -162,9 +164,10 @@ def test_statements_built_per_request_read_their_own_values_while_plans_come_and
     assert plans <= 4  # 36 statements planned, 4 plans kept
 
 
-def test_plans_are_bounded_and_a_statement_whose_plan_went_still_answers(database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL runs every statement on SQLAlchemy's path for now: it keeps no plans")
+def test_plans_are_bounded_and_a_statement_whose_plan_went_still_answers(sqlite_template: Path, tmp_path: Path) -> None:
+    # SQLite only: PostgreSQL runs every statement on SQLAlchemy's path for now, so it keeps no plans to bound.
+    shutil.copyfile(sqlite_template, tmp_path / "metadock.db")
+    database_url = f"sqlite:///{tmp_path / 'metadock.db'}"
     tenant = create_tenant(database_url, "prepared-bounded")
     [created] = add_metadatas(database_url, tenant.uuid, [metadata_body(slug="kept")])
     # Nine statements kept alive, each with its own value inlined (``version < n``: the record's 1 is below 2 to 8).

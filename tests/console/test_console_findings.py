@@ -35,32 +35,30 @@ def test_1_a_large_compare_never_delays_health_checks(
     left = capture_payload(app_client, acme.headers("writer"), _big_json(3, 9000), flow_run_id=7)
     right = capture_payload(app_client, acme.headers("writer"), _big_json(7, 9000), flow_run_id=7)
     login(app_client, people.reader)
-    result: dict[str, object] = {}
+    results: list[tuple[int, int]] = []
+    busy_until = time.monotonic() + 1.5
 
     def compare() -> None:
-        started = time.monotonic()
-        response = app_client.get(f"/console/compare?left={left['id']}&right={right['id']}&view=full")
-        result["status"], result["seconds"], result["size"] = (
-            response.status_code,
-            time.monotonic() - started,
-            len(response.content),
-        )
+        # Compares back to back for a while: a compare is now quicker than the health checks' spacing, so one
+        # alone might finish before the first check.
+        while not results or time.monotonic() < busy_until:
+            response = app_client.get(f"/console/compare?left={left['id']}&right={right['id']}&view=full")
+            results.append((response.status_code, len(response.content)))
 
     worker = threading.Thread(target=compare)
     worker.start()
     latencies = []
-    time.sleep(0.15)  # the compare is under way
     while worker.is_alive():
         started = time.monotonic()
         assert app_client.get("/healthz").status_code == 200
         latencies.append(time.monotonic() - started)
         time.sleep(0.05)
     worker.join()
-    assert result["status"] == 200
-    assert float(result["seconds"]) > 0.3, "the compare was too quick to show anything"  # type: ignore[arg-type]
-    assert latencies, "no health check ran while the compare rendered"
+    assert results
+    assert all(status == 200 for status, _ in results)
+    assert len(latencies) >= 5, "too few health checks ran while the compares rendered"
     assert max(latencies) < 0.5, f"/healthz waited {max(latencies):.2f}s behind a compare"
-    assert int(result["size"]) < 1_000_000  # type: ignore[call-overload]
+    assert max(size for _, size in results) < 1_000_000
 
 
 def test_1_compare_shows_changes_only_with_word_highlights_and_a_json_aware_option(

@@ -21,7 +21,7 @@ SLOW_COMPARE = 1.2  # seconds
 
 
 def _once_of(html: str) -> str:
-    match = re.search(r'name="once" value="([A-Za-z0-9_-]{22})"', html)
+    match = re.search(r'name="once" value="([A-Za-z0-9_-]{22}\.[0-9a-f]+)"', html)
     assert match, "the create form carries a single-use token"
     return match.group(1)
 

@@ -190,7 +190,8 @@ def test_the_time_filter_is_typed_in_the_browsers_time_zone(
     browser: Browser, site: Site, seeded: dict[str, int]
 ) -> None:
     context = browser.new_context(base_url=site.url, timezone_id="Asia/Tokyo", viewport=SIZES["wide"])  # type: ignore[arg-type]
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    # Seconds that are not zero: Chromium writes a datetime-local value of :00 seconds without them.
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).replace(second=17, microsecond=0)
     tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
     try:
         page = context.new_page()
@@ -214,3 +215,18 @@ def test_the_time_filter_is_typed_in_the_browsers_time_zone(
         expect(page.locator("#f-until")).to_have_value(wall)
     finally:
         context.close()
+
+
+def test_a_large_csv_shows_more_rows_in_place(context: BrowserContext, site: Site) -> None:
+    table = "sku,qty\n" + "".join(f"S-{n},{n}\n" for n in range(2_000))
+    record = site.capture(table.encode(), "text/csv", run=903, step=1)
+    page = context.new_page()
+    log_in(page, "admin@localhost", site.admin_password)
+    page.goto(f"/console/payloads/{record}")
+    rows = page.locator("#slices table.csv tr")
+    expect(rows).to_have_count(500)  # the header and 499 rows
+    expect(page.get_by_role("cell", name="S-499", exact=True)).to_have_count(0)
+    page.get_by_role("link", name="Show more").click()
+    expect(page.get_by_role("cell", name="S-499", exact=True)).to_be_visible()  # the next row, appended
+    expect(rows).to_have_count(1000)
+    assert "at=" not in page.url  # the same page, not the next slice's own

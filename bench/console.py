@@ -88,6 +88,13 @@ def _login(base_url: str, password: str) -> httpx.Client:
     return client
 
 
+def _show_more(console: httpx.Client, path: str) -> str:
+    """The next slice's fragment, as console.js fetches it from the page's "show more" link."""
+    link = re.search(r'data-more="([^"]+)"', console.get(path).text)
+    assert link, f"{path} offers no 'show more'"
+    return link.group(1).replace("&amp;", "&")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1500)
@@ -112,6 +119,7 @@ def main() -> None:
             "runs, has dropped": "/console/runs?dropped=1",
             "run with every kind": f"/console/runs/{ids['run']}",
             **{f"payload {name}": f"/console/payloads/{ids[name]}" for name in [*_specials(), "dropped"]},
+            "payload csv-2.4MB, show more": _show_more(console, f"/console/payloads/{ids['csv-2.4MB']}"),
             "compare 160 KB JSON": f"/console/compare?left={ids['json-160KB-a']}&right={ids['json-160KB-b']}",
             "compare, JSON-aware": f"/console/compare?left={ids['json-160KB-a']}&right={ids['json-160KB-b']}&mode=json",
         }

@@ -1,25 +1,28 @@
-"""Two payloads side by side: a line diff (difflib) with a time budget, word-level highlights inside changed lines,
-and a "changes only" view with context. CPU-bound: the compare page runs :func:`compare` in a thread.
+"""Two payloads side by side: a line diff, word-level highlights inside changed lines, and a "changes only" view
+with context. CPU-bound: the compare page runs :func:`compare` in a thread.
 
-difflib is quadratic at worst (many repeated lines, like a JSON document's ``},``), so the common head and tail are
-trimmed first and the matcher checks a deadline; past it the lines are paired by position, and the page says so.
+Lines are matched by rapidfuzz's Levenshtein alignment on whole lines (bit-parallel, in C): its cost depends only on
+the two lengths, never on their content, so with at most MAX_DIFF_LINES a side it is bounded (~10 ms for two 160 KB
+documents, ~40 ms for 10,000 lines that all differ) where difflib's took 100-150 ms on a JSON document's repeated
+lines and needed a deadline. A changed line is paired with the line it replaces; word highlights use the same
+alignment on the line's words.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import msgspec
 from markupsafe import Markup, escape
+from rapidfuzz.distance import Levenshtein
 
 from metadock.console.payload_view import content_kind, format_slice
 from metadock.console.pretty import Cursor, plain_lines
 
 MAX_DIFF_LINES = 10_000  # per side
-TIME_BUDGET = 0.15  # seconds of matching, then lines are paired by position (right for documents of one shape)
 MAX_SHOWN_CHARS = 200_000  # per page: the rows' text plus ROW_COST each, so the page stays under 1 MB of HTML
 ROW_COST = 160  # a row's markup (cells, classes, hidden "added:" labels)
 WINDOW = 48 * 1024  # bytes formatted at a time
@@ -28,25 +31,25 @@ MAX_WORD_DIFF_CHARS = 1000  # longer changed lines are highlighted whole
 MAX_WORD_DIFF_ROWS = 400  # further changed lines are highlighted whole, so the page keeps to its time
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]")
 
-
-class _OverBudget(Exception):
-    pass
+Block = tuple[bool, int, int, int, int]  # equal?, left start, left end, right start, right end
 
 
-class _BudgetedMatcher(difflib.SequenceMatcher[str]):
-    """difflib with a deadline checked between its matching steps. autojunk keeps each step short: lines that
-    repeat everywhere (``},``) only extend matches found on rarer lines, instead of being tried against each other."""
-
-    def __init__(self, a: list[str], b: list[str], deadline: float) -> None:
-        self.deadline = deadline
-        super().__init__(a=a, b=b, autojunk=True)
-
-    def find_longest_match(
-        self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
-    ) -> difflib.Match:
-        if time.monotonic() > self.deadline:
-            raise _OverBudget
-        return super().find_longest_match(alo, ahi, blo, bhi)
+def _blocks(left: Sequence[str], right: Sequence[str]) -> Iterator[Block]:
+    """The alignment as alternating blocks: equal runs, and changed runs (lines replaced, removed and added next to
+    each other merged into one block, whose lines are then paired by position)."""
+    pending: Block | None = None
+    for code in Levenshtein.opcodes(left, right):
+        if code.tag == "equal":
+            if pending is not None:
+                yield pending
+                pending = None
+            yield (True, code.src_start, code.src_end, code.dest_start, code.dest_end)
+        elif pending is None:
+            pending = (False, code.src_start, code.src_end, code.dest_start, code.dest_end)
+        else:
+            pending = (False, pending[1], code.src_end, pending[3], code.dest_end)
+    if pending is not None:
+        yield pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +67,23 @@ class Comparison:
     rows: list[DiffRow]
     changed: int  # lines that differ
     truncated: bool  # the rows stop before the end (line or page budget)
-    over_budget: bool  # matching took too long: lines paired by position
     json_note: str | None  # why the JSON-aware comparison was not possible
 
 
 def _parsed_lines(data: bytes, *, sort_keys: bool) -> list[str] | None:
-    """A whole, valid JSON document re-indented by the json module (much faster than the tokenizer, which is for
-    documents that are cut or malformed), or None."""
+    """A whole, valid JSON document re-indented in C by msgspec (the json module's indenting encoder is pure Python,
+    ~80 ms for 160 KB), or None. As it is, only the whitespace changes (the payload's own escapes stay); JSON-aware,
+    the document is parsed once and written back with every object's keys sorted."""
+    try:
+        text = msgspec.json.encode(msgspec.json.decode(data), order="sorted") if sort_keys else data
+        formatted = msgspec.json.format(text, indent=2)
+    except (msgspec.DecodeError, msgspec.EncodeError, ValueError, RecursionError):
+        return _parsed_by_json_module(data, sort_keys=sort_keys)
+    return formatted.decode("utf-8", errors="replace").splitlines()[:MAX_DIFF_LINES]
+
+
+def _parsed_by_json_module(data: bytes, *, sort_keys: bool) -> list[str] | None:
+    """What msgspec refuses but the json module reads (integers past 64 bits, say), or None."""
     try:
         text = json.dumps(json.loads(data), indent=2, sort_keys=sort_keys, ensure_ascii=False)
     except (ValueError, RecursionError):
@@ -114,9 +127,9 @@ def _words(left: str, right: str) -> tuple[Markup, Markup]:
         return Markup(f"<del>{escape(left)}</del>"), Markup(f"<ins>{escape(right)}</ins>")  # noqa: S704
     a, b = _WORDS.findall(left), _WORDS.findall(right)
     old, new = [], []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for equal, i1, i2, j1, j2 in _blocks(a, b):
         removed, added = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
-        if tag == "equal":
+        if equal:
             old.append(str(removed))
             new.append(str(added))
             continue
@@ -127,74 +140,60 @@ def _words(left: str, right: str) -> tuple[Markup, Markup]:
     return Markup("".join(old)), Markup("".join(new))  # noqa: S704 - assembled from escaped text
 
 
-def _opcodes(left: list[str], right: list[str], deadline: float) -> tuple[list[tuple[str, int, int, int, int]], bool]:
-    head = 0
-    while head < min(len(left), len(right)) and left[head] == right[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(left), len(right)) - head and left[-1 - tail] == right[-1 - tail]:
-        tail += 1
-    middle_left, middle_right = left[head : len(left) - tail], right[head : len(right) - tail]
-    codes: list[tuple[str, int, int, int, int]] = [("equal", 0, head, 0, head)] if head else []
-    over = False
-    try:
-        inner = _BudgetedMatcher(middle_left, middle_right, deadline).get_opcodes()
-    except _OverBudget:
-        over = True
-        inner = [("replace", 0, len(middle_left), 0, len(middle_right))]
-    codes += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in inner]
-    if tail:
-        codes.append(("equal", len(left) - tail, len(left), len(right) - tail, len(right)))
-    return codes, over
-
-
-def compare(left: list[str], right: list[str], *, changes_only: bool, budget: float = TIME_BUDGET) -> Comparison:
-    codes, over = _opcodes(left, right, time.monotonic() + budget)
+def compare(left: list[str], right: list[str], *, changes_only: bool) -> Comparison:
+    codes = list(_blocks(left, right))
     rows: list[DiffRow] = []
     changed = 0
     shown = 0
-    truncated = False
+    truncated = False  # the rows stop before the end
 
-    def add(row: DiffRow, length: int) -> bool:
-        nonlocal shown, truncated
-        if shown > MAX_SHOWN_CHARS:
-            truncated = True
-            return False
+    def add(row: DiffRow, length: int) -> None:
+        nonlocal shown
         rows.append(row)
         shown += length + ROW_COST
-        return True
 
-    for index, (tag, i1, i2, j1, j2) in enumerate(codes):
-        if tag == "equal":
+    def same(i: int, j: int) -> None:
+        add(DiffRow("same", i + 1, escape(left[i]), j + 1, escape(right[j])), 2 * len(left[i]))
+
+    for index, (equal, i1, i2, j1, j2) in enumerate(codes):
+        if shown > MAX_SHOWN_CHARS:
+            # The page is full: the rest is only counted (no escaping, no word diff for rows nobody sees).
+            truncated = True
+            changed += 0 if equal else max(i2 - i1, j2 - j1)
+            continue
+        if equal:
             count = i2 - i1
-            keep = range(count)
             if changes_only and count > 2 * CONTEXT + 1:
                 head = CONTEXT if index > 0 else 0
                 tail = CONTEXT if index < len(codes) - 1 else 0
-                keep = range(head)
-                for offset in keep:
-                    i, j = i1 + offset, j1 + offset
-                    add(DiffRow("same", i + 1, escape(left[i]), j + 1, escape(right[j])), 2 * len(left[i]))
+                for offset in range(head):
+                    same(i1 + offset, j1 + offset)
                 add(DiffRow("gap", None, Markup(), None, Markup(), hidden=count - head - tail), 0)
                 keep = range(count - tail, count)
+            else:
+                keep = range(count)
             for offset in keep:
-                i, j = i1 + offset, j1 + offset
-                if not add(DiffRow("same", i + 1, escape(left[i]), j + 1, escape(right[j])), 2 * len(left[i])):
+                if shown > MAX_SHOWN_CHARS:
+                    truncated = True
                     break
+                same(i1 + offset, j1 + offset)
             continue
         span = max(i2 - i1, j2 - j1)
         for offset in range(span):
+            if shown > MAX_SHOWN_CHARS:
+                truncated = True
+                changed += span - offset
+                break
             i, j = i1 + offset, j1 + offset
             has_left, has_right = i < i2, j < j2
             changed += 1
             if has_left and has_right:
-                # Past the page budget the row is not shown (skip its word diff); past enough rows, mark it whole.
-                whole = shown > MAX_SHOWN_CHARS or changed > MAX_WORD_DIFF_ROWS
+                # Past enough rows, a changed line is marked whole: the word diff is the page's costliest part.
+                whole = changed > MAX_WORD_DIFF_ROWS
                 old, new = (escape(left[i]), escape(right[j])) if whole else _words(left[i], right[j])
-                row = DiffRow("changed", i + 1, old, j + 1, new)
+                add(DiffRow("changed", i + 1, old, j + 1, new), len(left[i]) + len(right[j]))
             elif has_left:
-                row = DiffRow("removed", i + 1, escape(left[i]), None, Markup())
+                add(DiffRow("removed", i + 1, escape(left[i]), None, Markup()), len(left[i]))
             else:
-                row = DiffRow("added", None, Markup(), j + 1, escape(right[j]))
-            add(row, (len(left[i]) if has_left else 0) + (len(right[j]) if has_right else 0))
-    return Comparison(rows, changed, truncated, over, None)
+                add(DiffRow("added", None, Markup(), j + 1, escape(right[j])), len(right[j]))
+    return Comparison(rows, changed, truncated, None)

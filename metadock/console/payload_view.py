@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -83,17 +83,42 @@ async def read_bytes(
     return data[: end - start], end >= size
 
 
-def _csv_rows(text: str) -> list[list[str]]:
+def _csv_rows(data: bytes, *, eof: bool) -> tuple[list[list[str]], int, bool]:
+    """Up to MAX_CSV_ROWS rows read from ``data`` (which starts at a row's beginning), the bytes they span, and
+    whether they are all there is in ``data``. The reader is fed one physical line at a time, so the bytes it has
+    taken after a row are exactly where the next row begins, even when a quoted cell holds line breaks; a line the
+    read cut (no line break and more bytes after it) is left for the next slice."""
+    lines = data.splitlines(keepends=True)
+    if lines and not eof and not lines[-1].endswith((b"\n", b"\r")):
+        lines.pop()
+    taken = 0
+
+    def physical_lines() -> Iterator[str]:
+        nonlocal taken
+        for line in lines:
+            taken += len(line)
+            yield line.decode("utf-8", errors="replace")  # UTF-8 never splits a character across a line break
+
     dialect: type[csv.Dialect] | csv.Dialect = csv.excel
     with contextlib.suppress(csv.Error):
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-    rows = []
-    with contextlib.suppress(csv.Error):
-        for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
-            if index >= MAX_CSV_ROWS:
-                break
+        dialect = csv.Sniffer().sniff(data[:4096].decode("utf-8", errors="replace"), delimiters=",;\t|")
+    rows: list[list[str]] = []
+    ends: list[int] = []  # bytes spanned after each row
+    try:
+        for row in csv.reader(physical_lines(), dialect):
             rows.append([cell if len(cell) <= MAX_CSV_CELL else cell[:MAX_CSV_CELL] + " …" for cell in row])
-    return rows
+            ends.append(taken)
+            if len(rows) >= MAX_CSV_ROWS:
+                break
+    except csv.Error:
+        pass  # a malformed line: the rows before it are shown
+    if not eof and len(rows) > 1 and ends[-1] == sum(map(len, lines)):
+        # The last row reached the end of what was read: the reader (not strict) ends a quoted cell that the read
+        # cut as if it were complete. Leave that row to the next slice, which starts at its beginning.
+        rows.pop()
+        ends.pop()
+    end = ends[-1] if ends else 0
+    return rows, end, end >= len(data)
 
 
 def _hex_lines(data: bytes, base: int) -> list[tuple[str, str, str]]:
@@ -125,10 +150,13 @@ def content_slice(data: bytes, content_type: str, at: Cursor, *, eof: bool) -> C
         more = Cursor(at.offset + shown) if shown < len(data) or not eof else None
         return ContentSlice(kind, at.offset, at.offset + shown, next=more, hex_lines=_hex_lines(data, at.offset))
     if kind == "csv":
-        text = data.decode("utf-8", errors="replace")
-        rows = _csv_rows(text)
-        note = None if eof and len(rows) < MAX_CSV_ROWS else f"The first {len(rows)} rows are shown; download for all."
-        return ContentSlice(kind, at.offset, at.offset + len(data), csv_rows=rows, note=note)
+        rows, spanned, whole = _csv_rows(data, eof=eof)
+        if spanned == 0 and rows == [] and data:
+            # Not one row fits a slice (a single cell larger than a slice): shown as text instead.
+            kind = "text"
+        else:
+            more = None if whole and eof else Cursor(at.offset + spanned)  # "show more": the next row's first byte
+            return ContentSlice(kind, at.offset, at.offset + spanned, next=more, csv_rows=rows)
     piece = format_slice(data, kind, at, eof=eof)
     end = piece.next.offset if piece.next else at.offset + len(data)
     note = f"{piece.cut_lines} long lines are shown shortened." if piece.cut_lines else None

@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from metadock.api_keys.service import ApiKeyService
-from metadock.console.once import already_sent, form_once, mark_sent
+from metadock.console.once import AlreadySent, create_once, form_once
 from metadock.console.params import OptionalText
 from metadock.console.rendering import render, see_other
 from metadock.console.session import CONSOLE_ROLE, current_principal
@@ -47,26 +47,22 @@ async def keys_page(
 async def key_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
     once = form_once(form)
-    if already_sent(request, once):
-        # A reload (or back and submit) re-sends the form: the key it made was shown once; make no second one.
-        return see_other("/console/admin/keys?resent=1")
     role = _role(form.get("role"))
     name = str(form.get("name", "")).strip() or None
     principal = current_principal(request)
-    async with unit.transaction() as connection:
-        issued = await ApiKeyService(connection, principal.tenant_id).create(role, name)
+    try:
+        issued = await create_once(
+            unit,
+            principal.tenant_id,
+            once,
+            lambda connection: ApiKeyService(connection, principal.tenant_id).create(role, name),
+        )
+    except AlreadySent:
+        # A reload (or back and submit) re-sends the form: the key it made was shown once; make no second one.
+        return see_other("/console/admin/keys?resent=1")
     # The key is in this one response only (it is never stored, so it could not be shown after a redirect).
     keys = await _keys(request, unit)
-    return render(
-        request,
-        "admin_keys.html",
-        status=201,
-        keys=keys,
-        issued=issued,
-        roles=ROLES,
-        resent=False,
-        cookies=[mark_sent(request, once)],
-    )
+    return render(request, "admin_keys.html", status=201, keys=keys, issued=issued, roles=ROLES, resent=False)
 
 
 @get("/admin/keys/{key_id:str}/revoke", opt=ADMIN)
@@ -127,18 +123,20 @@ async def users_page(
 async def user_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     form = await request.form()
     once = form_once(form)
-    if already_sent(request, once):
-        return see_other("/console/admin/users?resent=1")
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     role = _role(form.get("role"))
+    tenant_id = current_principal(request).tenant_id
     try:
-        async with unit.transaction() as connection:
-            await UserService(connection, current_principal(request).tenant_id).create(email, password, role)
+        await create_once(
+            unit, tenant_id, once, lambda connection: UserService(connection, tenant_id).create(email, password, role)
+        )
+    except AlreadySent:
+        return see_other("/console/admin/users?resent=1")
     except AppError as error:
         if error.status != 422:
             raise
         return await _users_page(request, unit, errors=error.violations, email=email, status=422)
-    return see_other("/console/admin/users", cookies=[mark_sent(request, once)])
+    return see_other("/console/admin/users")
 
 
 @post("/admin/users/{user_id:str}", opt=ADMIN)

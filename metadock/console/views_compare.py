@@ -1,4 +1,4 @@
-"""Comparing two payloads of a run: read both (bounded), diff them in a thread with a time budget, render rows."""
+"""Comparing two payloads of a run: read both (bounded), diff them in a thread, render a bounded number of rows."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _comparison(
     )
     result = compare(left, right, changes_only=changes_only)
     note = left_note or right_note
-    return Comparison(result.rows, result.changed, result.truncated, result.over_budget, note)
+    return Comparison(result.rows, result.changed, result.truncated, note)
 
 
 @get("/compare")

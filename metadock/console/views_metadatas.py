@@ -12,7 +12,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 from msgspec import UNSET
 
-from metadock.console.once import already_sent, form_once, mark_sent
+from metadock.console.once import AlreadySent, create_once, form_once
 from metadock.console.rendering import render, see_other
 from metadock.console.session import current_principal
 from metadock.context import context_of
@@ -112,8 +112,6 @@ async def metadata_new(request: Request[Any, Any, Any]) -> Response[Any]:
 @post("/metadatas/new")
 async def metadata_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
     once = form_once(await request.form())
-    if already_sent(request, once):
-        return see_other("/console/metadatas?resent=1")
     form = await MetadataForm.posted(request)
     title, data = form.parsed()
     if not form.errors:
@@ -126,10 +124,14 @@ async def metadata_create(request: Request[Any, Any, Any], unit: RequestUnitOfWo
             owner_uuid=form.owner_uuid.strip() or UNSET,
             data=data,
         )
+        principal = current_principal(request)
         try:
-            async with unit.transaction() as connection:
-                created = await MetadataService(connection, current_principal(request)).create(body)
-            return see_other(f"/console/metadatas/{created.uuid}?saved=1", cookies=[mark_sent(request, once)])
+            created = await create_once(
+                unit, principal.tenant_id, once, lambda connection: MetadataService(connection, principal).create(body)
+            )
+            return see_other(f"/console/metadatas/{created.uuid}?saved=1")
+        except AlreadySent:
+            return see_other("/console/metadatas?resent=1")
         except AppError as error:
             if error.status != 400:
                 raise

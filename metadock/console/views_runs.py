@@ -9,7 +9,17 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from metadock.console.chart import activity_chart
-from metadock.console.params import QUICK_RANGES, OptionalText, optional_id, optional_time, page_number, pages
+from metadock.console.params import (
+    QUICK_RANGES,
+    OptionalText,
+    optional_id,
+    optional_time,
+    page_number,
+    pages,
+    time_zone,
+    utc_iso,
+    wall_clock,
+)
 from metadock.console.rendering import render
 from metadock.console.session import current_principal
 from metadock.console.timeline import run_timeline
@@ -45,9 +55,11 @@ async def runs_list(
     range: OptionalText = None,  # noqa: A002 - the form's field name
     since: OptionalText = None,
     until: OptionalText = None,
+    tz: OptionalText = None,
 ) -> Response[Any]:
     run_id, step_id, page_no = optional_id(run, "run id"), optional_id(step, "step id"), page_number(page)
-    start, end = optional_time(since, "from"), optional_time(until, "to")
+    zone = time_zone(tz)
+    start, end = optional_time(since, "from", zone), optional_time(until, "to", zone)
     if range:
         if range not in QUICK_RANGES:
             raise bad_request("Choose a range: last hour, 24 hours or 7 days.")
@@ -71,16 +83,21 @@ async def runs_list(
         "step": step or "",
         "dropped": "1" if dropped else "",
         "range": range or "",
-        "since": "" if range else (since or ""),
-        "until": "" if range else (until or ""),
+        # Links carry the times in UTC (``…Z``); the inputs show them in the zone they were typed in, and console.js
+        # in the browser's (from data-utc).
+        "since": "" if range else utc_iso(start),
+        "until": "" if range else utc_iso(end),
+        "tz": "" if zone is dt.UTC else str(zone),
     }
+    inputs = {"since": "" if range else wall_clock(start, zone), "until": "" if range else wall_clock(end, zone)}
     paging = pages(page_no, runs.total, RUNS_PER_PAGE)
     return render(
         request,
         "runs.html",
         runs=runs,
         filters=filters,
-        filtered=any(filters.values()),
+        inputs=inputs,
+        filtered=any(value for key, value in filters.items() if key != "tz"),
         pages=paging,
         past_last=runs.total > 0 and page_no > paging["last"],
         newest=newest,

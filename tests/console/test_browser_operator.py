@@ -5,8 +5,10 @@ Uses the server, browser and helpers of test_browser.py (its own server: module-
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import zoneinfo
 
 import pytest
 
@@ -182,3 +184,49 @@ def test_dark_mode_follows_the_system(browser: Browser, site: Site, seeded: dict
         shot(page, "payload-dark")
     finally:
         context.close()
+
+
+def test_the_time_filter_is_typed_in_the_browsers_time_zone(
+    browser: Browser, site: Site, seeded: dict[str, int]
+) -> None:
+    context = browser.new_context(base_url=site.url, timezone_id="Asia/Tokyo", viewport=SIZES["wide"])  # type: ignore[arg-type]
+    # Seconds that are not zero: Chromium writes a datetime-local value of :00 seconds without them.
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).replace(second=17, microsecond=0)
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    try:
+        page = context.new_page()
+        log_in(page, "admin@localhost", site.admin_password)
+        page.goto("/console/runs")
+        expect(page.locator("label[for=f-until]")).to_contain_text("(Asia/Tokyo)")
+        # "Until ten minutes from now", read off a Tokyo clock: run 901, captured just now, is in.
+        wall = soon.astimezone(tokyo).strftime("%Y-%m-%dT%H:%M:%S")
+        page.fill("#f-until", wall)
+        page.get_by_role("button", name="Filter").click()
+        expect(page.get_by_role("link", name="Run 901")).to_be_visible()
+        assert "tz=Asia%2FTokyo" in page.url
+        expect(page.locator("#f-until")).to_have_value(wall)  # shown back on the clock it was typed on
+        # The same digits as UTC's clock are nine hours earlier in Tokyo: before the run.
+        page.fill("#f-until", soon.strftime("%Y-%m-%dT%H:%M:%S"))
+        page.get_by_role("button", name="Filter").click()
+        expect(page.get_by_text("No run matches these filters")).to_be_visible()
+        # A link in UTC (as the pager and the server write them) opens showing Tokyo's clock.
+        page.goto(f"/console/runs?until={soon.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        expect(page.get_by_role("link", name="Run 901")).to_be_visible()
+        expect(page.locator("#f-until")).to_have_value(wall)
+    finally:
+        context.close()
+
+
+def test_a_large_csv_shows_more_rows_in_place(context: BrowserContext, site: Site) -> None:
+    table = "sku,qty\n" + "".join(f"S-{n},{n}\n" for n in range(2_000))
+    record = site.capture(table.encode(), "text/csv", run=903, step=1)
+    page = context.new_page()
+    log_in(page, "admin@localhost", site.admin_password)
+    page.goto(f"/console/payloads/{record}")
+    rows = page.locator("#slices table.csv tr")
+    expect(rows).to_have_count(500)  # the header and 499 rows
+    expect(page.get_by_role("cell", name="S-499", exact=True)).to_have_count(0)
+    page.get_by_role("link", name="Show more").click()
+    expect(page.get_by_role("cell", name="S-499", exact=True)).to_be_visible()  # the next row, appended
+    expect(rows).to_have_count(1000)
+    assert "at=" not in page.url  # the same page, not the next slice's own

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from litestar.testing import TestClient
 
+from metadock.console.once import FORM_LIFETIME, new_token
 from tests.console.conftest import login
 from tests.console.helpers import PASSWORD, People, csrf_of
 from tests.factories import TenantKeys, capture_payload, create_tenant, metadata_body
@@ -59,7 +61,7 @@ def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
 ) -> None:
     token = login(app_client, people.writer)
     form = {"owner": "o", "slug": "forged", "type": "t", "title": '{"en": "Forged"}', "data": "{}", "version": "1"}
-    form["once"] = "f" * 22
+    form["once"] = new_token()  # a well-formed single-use token: only the CSRF token is wrong
     for bad in ({}, {"csrf_token": "0" * 64}, {"csrf_token": token[:-1] + ("0" if token[-1] != "0" else "1")}):
         response = app_client.post("/console/metadatas/new", data={**form, **bad})
         assert response.status_code == 403
@@ -101,7 +103,7 @@ def test_invalid_json_redisplays_the_form_and_stores_nothing(
 ) -> None:
     token = login(app_client, people.writer)
     form = {"csrf_token": token, "owner": "o", "slug": "s", "type": "t", "title": '{"en": "T"}', "version": "1"}
-    form["once"] = "i" * 22
+    form["once"] = new_token()
     response = app_client.post("/console/metadatas/new", data={**form, "data": '{"broken": '})
     assert response.status_code == 400
     assert "The data is not valid JSON" in response.text
@@ -183,3 +185,16 @@ def test_another_tenants_payloads_and_metadata_are_not_found(
     assert app_client.get(f"/console/runs/{theirs['flow_run_id']}").status_code == 404
     assert app_client.get(f"/console/payloads/{theirs['id']}/slice?at=0.0.0").status_code == 404
     assert app_client.get("/console/runs/newest").json() == {"newest": 0}  # their capture is not news here
+
+
+def test_a_create_form_older_than_its_lifetime_asks_to_be_reloaded_and_creates_nothing(
+    app_client: TestClient[object], people: People, acme: TenantKeys
+) -> None:
+    """Used tokens are kept only as long as a form is accepted: an older form must not be able to create again."""
+    token = login(app_client, people.admin)
+    issued = int((dt.datetime.now(dt.UTC) - FORM_LIFETIME - dt.timedelta(minutes=1)).timestamp())
+    form = {"csrf_token": token, "once": f"{'a' * 22}.{issued:x}", "name": "stale", "role": "reader"}
+    response = app_client.post("/console/admin/keys", data=form)
+    assert response.status_code == 400
+    assert "This form is out of date" in response.text
+    assert "stale" not in app_client.get("/console/admin/keys").text

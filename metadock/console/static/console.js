@@ -15,6 +15,23 @@ function localTimes(root) {
   }
 }
 
+// The runs filter's from/to: typed in the browser's time zone. The hidden tz field tells the server which zone that
+// is; times already filtered by (data-utc, from the server) are shown in it too.
+function browserZoneFilters(root) {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!zone) return;
+  for (const field of root.querySelectorAll("input[data-browser-zone]")) field.value = zone;
+  for (const label of root.querySelectorAll("[data-zone-name]")) label.textContent = `(${zone})`;
+  const pad = (n) => String(n).padStart(2, "0");
+  for (const input of root.querySelectorAll("input[data-utc]")) {
+    if (!input.dataset.utc) continue;
+    const moment = new Date(input.dataset.utc);
+    if (Number.isNaN(moment.getTime())) continue;
+    input.value = `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())}T` +
+      `${pad(moment.getHours())}:${pad(moment.getMinutes())}:${pad(moment.getSeconds())}`;
+  }
+}
+
 // "Copy" buttons: the text of the element they name.
 function copyButtons(root) {
   for (const button of root.querySelectorAll("[data-copy]")) {
@@ -167,6 +184,7 @@ function jsonTree() {
 
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
+  browserZoneFilters(document);
   jsonTree();
   copyButtons(document);
   showMore(document);

@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
 from metadock.kit.db import Database
 from metadock.kit.principal import Principal, Role
 from metadock.kit.repository import ANCHORS
-from metadock.payloads.repository import PayloadRepository
+from metadock.payloads.repository import PayloadMaintenanceRepository, PayloadRepository
 from metadock.payloads.service import PayloadService
 from metadock.payloads.store import PayloadStore
+from metadock.payloads.table import payload_metadata
 from metadock.settings import Settings
 from metadock.tenants.service import TenantService
 from tests.factories import PAYLOADS, TenantKeys, add_payload_records, create_tenant, run_in_transaction
@@ -139,6 +140,22 @@ def test_pages_stay_exact_while_records_are_added_and_removed(
             assert client.delete(f"{PAYLOADS}/{victim['id']}", headers=tenant.headers("admin")).status_code == 204
             live.remove(victim)
     _assert_pages_exact(client, tenant, live, _random_queries(seed=99, count=40))
+
+
+def test_a_recount_after_rows_were_removed_behind_the_apps_back_retires_the_anchors(
+    client: TestClient[object], settings: Settings, tenant: TenantKeys, records: list[dict[str, Any]]
+) -> None:
+    queries = [{"page": str(page), "per_page": "9"} for page in range(2, 30)]
+    _assert_pages_exact(client, tenant, records, queries)
+    removed = {record["id"] for record in records[:20:3]}
+
+    async def bulk_delete_and_recount(connection: Any) -> None:
+        # What a bulk tool does (bench's clean-up): rows gone without the totals knowing, then `recount_totals`.
+        await connection.write(delete(payload_metadata).where(payload_metadata.c.id.in_(removed)))
+        await PayloadMaintenanceRepository(connection).recount_totals()
+
+    run_in_transaction(settings.database_url, bulk_delete_and_recount)
+    _assert_pages_exact(client, tenant, [record for record in records if record["id"] not in removed], queries)
 
 
 def test_another_tenants_records_never_move_a_tenants_anchors(

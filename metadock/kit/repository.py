@@ -265,8 +265,10 @@ class TenantScopedRepository:
             return None
         generation = int(rows[0]["walk_generation"])
         if start is not None and start.generation != generation:
-            ANCHORS.forget(shape)  # rows were removed since ``start`` was counted: its position no longer holds
-            return None
+            # Rows were removed since ``start`` was counted: its position no longer holds. Walking again from the
+            # first row costs what the OFFSET walk would, and leaves anchors behind.
+            ANCHORS.forget(shape)
+            return await self._walk_to(query, shape, None)
         found = [(start_offset + int(row["walk_position"]) - 1, int(row["walk_key"])) for row in rows]
         ANCHORS.add(shape, generation, found)
         offset, key = found[-1]
@@ -281,22 +283,23 @@ class TenantScopedRepository:
         the transaction's snapshot; on PostgreSQL (a snapshot per statement) a later read sees at least what the page
         saw, and the anchor's generation was committed before the page began, so equal means no removal in between.
         """
-        anchor = ANCHORS.nearest(shape, query.offset)
-        if anchor is None or query.offset - anchor.offset >= self.anchor_spacing:
-            anchor = await self._walk_to(query, shape, anchor)
-            if anchor is None:
-                return None
         statements = self._list_statements(query, columns, anchored=True)
-        parameters = {
-            "scope_tenant_id": self.tenant_id,
-            "anchor_key": anchor.key,
-            "page_limit": query.per_page,
-            "page_offset": query.offset - anchor.offset,
-            **self._filter_values(query),
-        }
-        rows: list[Any] = await self.connection.fetch_all(statements.page, parameters)
-        total, generation = await self._count_and_generation(query, statements, parameters)
-        if generation != anchor.generation:
+        for _attempt in range(2):  # a removal just after the anchors were counted: once more from a fresh walk
+            anchor = ANCHORS.nearest(shape, query.offset)
+            if anchor is None or query.offset - anchor.offset >= self.anchor_spacing:
+                anchor = await self._walk_to(query, shape, anchor)
+                if anchor is None:
+                    return None
+            parameters = {
+                "scope_tenant_id": self.tenant_id,
+                "anchor_key": anchor.key,
+                "page_limit": query.per_page,
+                "page_offset": query.offset - anchor.offset,
+                **self._filter_values(query),
+            }
+            rows: list[Any] = await self.connection.fetch_all(statements.page, parameters)
+            total, generation = await self._count_and_generation(query, statements, parameters)
+            if generation == anchor.generation:
+                return rows, total
             ANCHORS.forget(shape)
-            return None
-        return rows, total
+        return None

@@ -142,6 +142,10 @@ async def record_list_statements(
     recorded = []
     try:
         for params in queries:
+            # Once unrecorded first: a deep page's first request walks to its offset anchors (kit/keyset.py), which a
+            # running server does once per query shape; the statements recorded are those every later request runs.
+            async with database.transaction() as connection:
+                await PayloadRepository(connection, tenant_id).list_page(parse_list_query(params))
             async with database.transaction() as connection:
                 recorder = _Recorder(connection, dialect)
                 await PayloadRepository(recorder, tenant_id).list_page(parse_list_query(params))

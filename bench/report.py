@@ -132,7 +132,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Dataset: {params['payloads']:,} payload records and {params['metadatas']:,} metadatas over "
         f"{params['tenants']} tenants on {m['database']} (`{params['database_url']}`), store `{params['store_url']}`; "
-        f"the loaded tenant holds {d['loaded_tenant_rows']:,} payload records (deep page = {d['deep_page']}). "
+        f"the loaded tenant holds {d['loaded_tenant_rows']:,} payload records "
+        f"(deep pages {d['deep_page']}, {d.get('deepest_page')}). "
         f"Seeded in {d['seed_seconds']} s ({'reused from ' + d['seeded_at'] if d['reused'] else 'this run'}).",
         "",
         "| scenario | c | req/s | MB/s | p50 ms | p99 ms | errors | server CPU % | peak RSS MiB | ratio | target "

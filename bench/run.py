@@ -32,6 +32,7 @@ from bench.scenarios import (
     Measured,
     check,
     deep_page,
+    deepest_page,
     measure,
     read_versions,
     remove_captures,
@@ -153,13 +154,14 @@ def main(argv: list[str] | None = None) -> None:
     skipped: dict[str, str] = {}
 
     db_timings: list[baselines.DbTiming] = []
-    if not args.selected or args.selected & {"S3", "S4", "S5"}:
+    if not args.selected or args.selected & {"S3", "S4", "S5", "S5b"}:
         log("Database limit: page + count in-process with the driver")
         runs = manifest["runs0"][:: max(1, len(manifest["runs0"]) // 200)]
         queries = {
             "S3": [[("filter[flow_run_id]", str(run)), ("per_page", "100")] for run in runs],
             "S4": [[("per_page", "100")]],
             "S5": [[("page", str(deep_page(manifest))), ("per_page", "100")]],
+            "S5b": [[("page", str(deepest_page(manifest))), ("per_page", "100")]],
         }
         db_timings = baselines.time_database(params.db_url, tenant["id"], queries, 2.0 if args.quick else 8.0)
         for timing in db_timings:
@@ -243,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             "rows_per_tenant": manifest["rows_per_tenant"],
             "loaded_tenant_rows": manifest["rows_per_tenant"][0],
             "deep_page": deep_page(manifest),
+            "deepest_page": deepest_page(manifest),
             "seed_seconds": manifest["seed_seconds"],
             "seeded_at": manifest["seeded_at"],
             "reused": manifest["reused"],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, type_coerce, update
+from sqlalchemy import BigInteger, bindparam, case, func, insert, literal, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
@@ -43,6 +44,9 @@ _SHOWN = tuple(
 )
 
 _TENANT_TOTAL = select(payload_counts.c.total).where(payload_counts.c.tenant_id == bindparam("tenant_id"))
+_TENANT_TOTAL_AND_GENERATION = select(payload_counts.c.total, payload_counts.c.generation).where(
+    payload_counts.c.tenant_id == bindparam("tenant_id")
+)
 
 # Built once: a capture runs both, and building a 16-column insert costs more than executing it.
 _INSERT = insert(payload_metadata).returning(*_SHOWN)
@@ -51,12 +55,25 @@ _INSERT = insert(payload_metadata).returning(*_SHOWN)
 def _add_to_total_statement(dialect: Any) -> Any:
     delta = bindparam("delta", type_=BigInteger())
     # A first row starts at the delta, or at 0 for a removal (which cannot precede an insert, but need not fail).
+    # The generation starts at random, so it names this tenant's history in this database: a tenant recreated with
+    # the same id (a restore, a truncated and reseeded database, the next test's database) never matches old anchors.
     statement = dialect.insert(payload_counts).values(
-        tenant_id=bindparam("tenant_id"), total=case((delta > 0, delta), else_=0)
+        tenant_id=bindparam("tenant_id"),
+        total=case((delta > 0, delta), else_=0),
+        generation=bindparam("first_generation", type_=BigInteger()),
     )
+    # A removal raises the tenant's generation, which retires every offset anchor counted before it (kit/keyset.py).
     return statement.on_conflict_do_update(
-        index_elements=[payload_counts.c.tenant_id], set_={"total": payload_counts.c.total + delta}
+        index_elements=[payload_counts.c.tenant_id],
+        set_={
+            "total": payload_counts.c.total + delta,
+            "generation": payload_counts.c.generation + case((delta < 0, 1), else_=0),
+        },
     )
+
+
+def first_generation() -> int:
+    return secrets.randbits(62)
 
 
 _ADD_TO_TOTAL = {"sqlite": _add_to_total_statement(sqlite), "postgresql": _add_to_total_statement(postgresql)}
@@ -71,6 +88,14 @@ class PayloadRepository(TenantScopedRepository):
         "flow_log_id": _c.flow_log_id,
         "created_at": _c.created_at,
     }
+    # Deep pages in id order start from offset anchors (kit/keyset.py): these filters never change once a record
+    # is written, removals raise the generation, and a tenant's records commit in id order (see insert).
+    offset_generation = (
+        select(payload_counts.c.generation)
+        .where(payload_counts.c.tenant_id == bindparam("scope_tenant_id"))
+        .scalar_subquery()
+    )
+    keyset_fields = frozenset({"id", "flow_run_id", "flow_step_id", "flow_log_id"})
 
     async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
         return await self._page(query, _SHOWN)
@@ -81,9 +106,11 @@ class PayloadRepository(TenantScopedRepository):
     async def insert(self, values: dict[str, Any]) -> Any:
         # The tenant is the caller's, never one from ``values``.
         parameters = {**values, "tenant_id": self.tenant_id}
-        row = await self.connection.fetch_one(_INSERT, parameters)
+        # The total first: its row lock (held to the commit) is taken before the id is drawn, so a tenant's records
+        # commit in id order, and a row can never appear below an offset anchor (on PostgreSQL the sequence hands out
+        # ids outside transactions, and two captures drawing ids 10 then 11 could otherwise commit 11 first).
         await self._add_to_total(1)
-        return row
+        return await self.connection.fetch_one(_INSERT, parameters)
 
     async def delete(self, record_id: int) -> Any | None:
         statement = self._delete().where(_c.id == record_id).returning(_c.store_key, _c.dropped)
@@ -94,12 +121,21 @@ class PayloadRepository(TenantScopedRepository):
 
     async def _add_to_total(self, delta: int) -> None:
         statement = _ADD_TO_TOTAL[self.connection.dialect_name]
-        await self.connection.write(statement, {"tenant_id": self.tenant_id, "delta": delta})
+        parameters = {"tenant_id": self.tenant_id, "delta": delta, "first_generation": first_generation()}
+        await self.connection.write(statement, parameters)
 
     async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:
         if query.filters:
             return await super()._count(query, statements, parameters)
         return int(await self.connection.scalar(_TENANT_TOTAL, {"tenant_id": self.tenant_id}) or 0)
+
+    async def _count_and_generation(
+        self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]
+    ) -> tuple[int, int | None]:
+        if query.filters:
+            return await super()._count_and_generation(query, statements, parameters)
+        row = await self.connection.fetch_one(_TENANT_TOTAL_AND_GENERATION, {"tenant_id": self.tenant_id})
+        return (int(row["total"]), int(row["generation"])) if row is not None else (0, None)
 
 
 class PayloadMaintenanceRepository:
@@ -144,10 +180,18 @@ class PayloadMaintenanceRepository:
         return set(await self.connection.scalars(statement))
 
     async def recount_totals(self) -> None:
-        """Rebuild every tenant's total from the rows (after a bulk load, or to repair)."""
-        await self.connection.write(delete(payload_counts))
-        totals = select(_c.tenant_id, func.count()).group_by(_c.tenant_id)
-        await self.connection.write(insert(payload_counts).from_select(["tenant_id", "total"], totals))
+        """Rebuild every tenant's total from the rows (after a bulk load, or to repair). Rows may have changed behind
+        the totals' back, so every generation is raised too: no offset anchor counted before survives."""
+        counted = select(func.count()).where(_c.tenant_id == payload_counts.c.tenant_id).scalar_subquery()
+        await self.connection.write(
+            update(payload_counts).values(total=counted, generation=payload_counts.c.generation + 1)
+        )
+        uncounted = (
+            select(_c.tenant_id, func.count(), literal(first_generation(), BigInteger()))
+            .where(_c.tenant_id.not_in(select(payload_counts.c.tenant_id)))
+            .group_by(_c.tenant_id)
+        )
+        await self.connection.write(insert(payload_counts).from_select(["tenant_id", "total", "generation"], uncounted))
 
     async def live_records_after(self, after_id: int, created_before: dt.datetime, limit: int) -> list[Any]:
         statement = (

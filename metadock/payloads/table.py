@@ -44,4 +44,7 @@ payload_counts = Table(
     metadata,
     Column("tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
     Column("total", BigInteger, nullable=False),
+    # Raised by every removal of the tenant's records (and by a recount): offset anchors counted under an older
+    # generation are never used again (kit/keyset.py).
+    Column("generation", BigInteger, nullable=False, server_default="0"),
 )

@@ -119,9 +119,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return app
 
 
-def create_served_app() -> Litestar:
+def create_served_app(settings: Settings | None = None) -> Litestar:
     """The application as ``metadock serve``'s workers run it: once started, what start-up built is frozen."""
-    app = create_app()
+    app = create_app(settings)
     app.on_startup.append(_freeze_start_up_objects)  # after the lifespan above: the database and store exist
     return app
 

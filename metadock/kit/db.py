@@ -206,6 +206,9 @@ class Database:
             )
             postgres.drop_closed_connections(self._async)
             self.plans = prepared.PlanCache(self._async.sync_engine.dialect, plan_cache_size)
+            # Kept checked out between transactions, as SQLite's are: a checkout and a check-in through SQLAlchemy's
+            # pool are two greenlet switches and more Python than a read's own statements (~0.1 ms measured).
+            self._kept = postgres.KeptConnections(self._async)
 
     @property
     def dialect_name(self) -> str:
@@ -239,14 +242,14 @@ class Database:
         assert self._async is not None
         self.waiting += 1
         try:
-            async_connection = await self._async.connect()
+            async_connection = await self._kept.take()
         except _UNREACHABLE as error:
             raise DatabaseUnavailable("the database is unreachable") from error
         finally:
             self.waiting -= 1
         self.in_use += 1
+        connection = postgres.PostgresConnection(async_connection, self.plans)
         try:
-            connection = postgres.PostgresConnection(async_connection, self.plans)
             try:
                 yield connection
             except BaseException:
@@ -258,7 +261,7 @@ class Database:
                 raise DatabaseUnavailable("the database became unreachable before the commit") from error
         finally:
             self.in_use -= 1
-            await async_connection.close()
+            await self._kept.give_back(connection)
 
     async def run_sync(self, function: Callable[[SyncConnection], object]) -> None:
         """Run ``function`` with a synchronous connection in a transaction (migrations use this)."""
@@ -284,4 +287,5 @@ class Database:
                 self._idle.pop().close()
             self._sync.dispose()
         if self._async is not None:
+            await self._kept.close()
             await self._async.dispose()

@@ -46,6 +46,35 @@ def drop_closed_connections(engine: AsyncEngine) -> None:
             raise sqlalchemy.exc.DisconnectionError("the server closed this pooled connection")  # the pool retries
 
 
+class KeptConnections:
+    """Connections kept checked out of SQLAlchemy's pool between transactions (at most as many as the pool allows,
+    since each was checked out once); one the server has closed is dropped, not handed out."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._idle: list[AsyncConnection] = []
+
+    async def take(self) -> AsyncConnection:
+        while self._idle:
+            kept = self._idle.pop()
+            if kept.sync_connection.connection.driver_connection.is_closed():  # type: ignore[union-attr]
+                await kept.invalidate()
+                await kept.close()
+                continue
+            return kept
+        return await self._engine.connect()
+
+    async def give_back(self, connection: PostgresConnection) -> None:
+        if connection.reusable:
+            self._idle.append(connection._connection)
+        else:  # broken, or left in a transaction: back to the pool, which resets or replaces it
+            await connection._connection.close()
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
+
+
 class PostgresConnection(Connection):
     """A pooled connection for one transaction: plans on the driver, everything else on SQLAlchemy's path."""
 
@@ -61,6 +90,17 @@ class PostgresConnection(Connection):
     @property
     def dialect_name(self) -> str:
         return "postgresql"
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the next transaction may have this connection: alive, and its transaction finished."""
+        connection = self._connection
+        return not (
+            connection.invalidated
+            or connection.in_transaction()
+            or self._adapter._transaction is not None
+            or self._driver.is_closed()
+        )
 
     async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
         return await self._connection.execute(statement, parameters)

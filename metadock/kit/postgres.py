@@ -21,7 +21,8 @@ lost connection is invalidated by SQLAlchemy itself (so ``kit.errors`` answers 5
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from sqlalchemy import event
@@ -32,6 +33,8 @@ from sqlalchemy.util import greenlet_spawn
 
 from metadock.kit import prepared
 from metadock.kit.connection import Connection, Params
+
+T = TypeVar("T")
 
 ISOLATION_LEVEL = "READ COMMITTED"  # the transaction rule above depends on it
 
@@ -111,41 +114,35 @@ class PostgresConnection(Connection):
     async def _run_plan(self, plan: prepared.Plan, parameters: Params, *, first_only: bool) -> tuple[list[Any], int]:
         arguments = plan.arguments(parameters)
         if not plan.reads_only and self._adapter._transaction is None:
-            await self._begin()
-        try:
-            return await prepared.run_postgres(self._driver, plan, arguments, first_only=first_only)
-        except Exception as error:
-            raise await self._as_sqlalchemy_would(error, plan.sql, arguments) from error
-        except BaseException:
-            # Cancelled mid-statement: what the driver has in flight is unknown, so the connection is not reused.
-            await self._connection.invalidate()
-            raise
-
-    async def _begin(self) -> None:
-        try:
             # The adapter's own BEGIN (at the engine's isolation level), so that SQLAlchemy's path, should a later
             # statement take it, sees the transaction and goes on in it.
-            await self._adapter._start_transaction()
-        except Exception as error:
-            raise await self._as_sqlalchemy_would(error, "BEGIN", ()) from error
+            await self._on_driver(self._adapter._start_transaction, "BEGIN")
+        return await self._on_driver(
+            lambda: prepared.run_postgres(self._driver, plan, arguments, first_only=first_only), plan.sql, arguments
+        )
 
     async def commit(self) -> None:
         if self._connection.in_transaction():  # SQLAlchemy's path ran a statement: its bookkeeping commits
             await self._connection.commit()
         elif (transaction := self._adapter._transaction) is not None:
-            try:
-                await self._adapter._call_and_discard(transaction.commit)
-            except Exception as error:
-                raise await self._as_sqlalchemy_would(error, "COMMIT", ()) from error
+            await self._on_driver(lambda: self._adapter._call_and_discard(transaction.commit), "COMMIT")
 
     async def rollback(self) -> None:
         if self._connection.in_transaction():
             await self._connection.rollback()
         elif (transaction := self._adapter._transaction) is not None:
-            try:
-                await self._adapter._call_and_discard(transaction.rollback)
-            except Exception as error:
-                raise await self._as_sqlalchemy_would(error, "ROLLBACK", ()) from error
+            await self._on_driver(lambda: self._adapter._call_and_discard(transaction.rollback), "ROLLBACK")
+
+    async def _on_driver(self, call: Callable[[], Awaitable[T]], sql: str, arguments: tuple[Any, ...] = ()) -> T:
+        """``call`` on the driver, its errors raised as SQLAlchemy's path raises them."""
+        try:
+            return await call()
+        except Exception as error:
+            raise await self._as_sqlalchemy_would(error, sql, arguments) from error
+        except BaseException:
+            # Cancelled mid-call: what the driver has in flight is unknown, so the connection is not reused.
+            await self._connection.invalidate()
+            raise
 
     async def _as_sqlalchemy_would(self, error: Exception, sql: str, arguments: tuple[Any, ...]) -> Exception:
         """The exception SQLAlchemy's path raises for the driver's ``error``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -116,3 +117,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))
     return app
+
+
+def create_served_app(settings: Settings | None = None) -> Litestar:
+    """The application as ``metadock serve``'s workers run it: once started, what start-up built is frozen."""
+    app = create_app(settings)
+    app.on_startup.append(_freeze_start_up_objects)  # after the lifespan above: the database and store exist
+    return app
+
+
+def _freeze_start_up_objects() -> None:
+    # What start-up built (modules, the app and its routes, tables, the engine) lives as long as the worker. Left to
+    # the collector, the first full collection walks all of it in the middle of a request (a ~90 ms p99 on a read).
+    # Frozen, no collection looks at it again; what requests allocate is collected as before.
+    gc.collect()
+    gc.freeze()

@@ -157,7 +157,12 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
     click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
     Granian(
-        "metadock.app:create_app", address=host, port=port, workers=workers, interface=Interfaces.ASGI, factory=True
+        "metadock.app:create_served_app",
+        address=host,
+        port=port,
+        workers=workers,
+        interface=Interfaces.ASGI,
+        factory=True,
     ).serve()
 
 

@@ -1,13 +1,12 @@
-"""Statements run again are served from a plan on SQLite: what comes back is exactly what SQLAlchemy's own path gives,
-whichever path ran, for statements built once and for statements built per request; the plans are bounded."""
+"""Statements run again are served from a plan (SQLite's driver, asyncpg's prepared statements): what comes back is
+exactly what SQLAlchemy's own path gives, whichever path ran, for statements built once and for statements built
+per request; the plans are bounded."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -49,11 +48,11 @@ def run(database_url: str, work: Callable[[Connection, Database], Awaitable[T]],
 
 
 def planned(database: Database) -> int:
-    return len(database.plans) if database.plans is not None else 0
+    return len(database.plans)
 
 
 def three_runs(database_url: str, statement: Any, parameters: dict[str, Any]) -> tuple[list[Any], Any, int]:
-    """``fetch_one`` three times (the first takes SQLAlchemy's path, later ones a plan on SQLite), SQLAlchemy's own
+    """``fetch_one`` three times (the first takes SQLAlchemy's path, later ones a plan), SQLAlchemy's own
     answer, and how many plans there were at the end."""
 
     async def work(connection: Connection, database: Database) -> tuple[list[Any], Any, int]:
@@ -76,7 +75,7 @@ def test_a_row_comes_back_with_the_same_keys_and_python_values(database_url: str
     assert ordinary["title"] == {"en": "Ünïcode", "fr": "titre"}
     assert isinstance(answers[2]["created_at"], dt.datetime)  # type: ignore[index]
     assert answers[2]["created_at"].tzinfo == dt.UTC  # type: ignore[index]  # the UTC type's processing ran
-    assert plans == (1 if database_url.startswith("sqlite") else 0)  # the later runs did take a plan
+    assert plans == 1  # the later runs did take a plan
 
 
 @pytest.mark.parametrize("statement", [WITH_A_BOUND_VALUE, SAME_NAMES], ids=["bound-value-and-label", "same-names"])
@@ -164,10 +163,7 @@ def test_statements_built_per_request_read_their_own_values_while_plans_come_and
     assert plans <= 4  # 36 statements planned, 4 plans kept
 
 
-def test_plans_are_bounded_and_a_statement_whose_plan_went_still_answers(sqlite_template: Path, tmp_path: Path) -> None:
-    # SQLite only: PostgreSQL runs every statement on SQLAlchemy's path for now, so it keeps no plans to bound.
-    shutil.copyfile(sqlite_template, tmp_path / "metadock.db")
-    database_url = f"sqlite:///{tmp_path / 'metadock.db'}"
+def test_plans_are_bounded_and_a_statement_whose_plan_went_still_answers(database_url: str) -> None:
     tenant = create_tenant(database_url, "prepared-bounded")
     [created] = add_metadatas(database_url, tenant.uuid, [metadata_body(slug="kept")])
     # Nine statements kept alive, each with its own value inlined (``version < n``: the record's 1 is below 2 to 8).

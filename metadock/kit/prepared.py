@@ -7,9 +7,10 @@ run again and again, the SQL text, the order of its parameters and the type proc
 never change, so they are taken from SQLAlchemy's own compilation once (a :class:`Plan`) and reused. Rows come back
 as plain dicts with the same keys and the same Python values as SQLAlchemy's ``result.mappings()``.
 
-Only a connection (``kit/db.py``) uses this module; repositories never know whether a plan ran. The plans are
-dialect-neutral (SQL, binds, processors); :func:`run_sqlite` is SQLite's runner. A PostgreSQL runner (asyncpg's
-prepared statements, which asyncpg caches per connection by SQL text) would take its plans from the same cache.
+Only a connection (``kit/db.py``, ``kit/postgres.py``) uses this module; repositories never know whether a plan
+ran. The plans are dialect-neutral (SQL, binds, processors); :func:`run_sqlite` is SQLite's runner and
+:func:`run_postgres` PostgreSQL's (asyncpg's prepared statements, which asyncpg caches per connection by SQL text, so
+a plan is prepared once per pooled connection and then only bound and executed).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Plan:
     statement: Executable  # held, so that the id in this plan's key cannot be reused while the plan is cached
     sql: str
     compiled: Any
-    reads_only: bool  # a SELECT may stop at its first row; a write runs to its end before the transaction goes on
+    reads_only: bool  # a SELECT (without FOR UPDATE) may stop at its first row and needs no write transaction
     bind_names: tuple[str, ...]
     bind_processors: tuple[Processor, ...]
     keys: tuple[str, ...]
@@ -83,7 +84,7 @@ def build_plan(statement: Executable, dialect: Dialect, column_keys: tuple[str, 
         statement=statement,
         sql=compiled.string,
         compiled=compiled,
-        reads_only=isinstance(statement, Select),
+        reads_only=isinstance(statement, Select) and statement._for_update_arg is None,
         bind_names=tuple(positions),
         bind_processors=tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in positions
@@ -154,3 +155,21 @@ def run_sqlite(
     except sqlite3.Error as error:
         # The same exception types as the ordinary path, so error handling upstream does not care which ran.
         raise sqlalchemy.exc.DBAPIError.instance(plan.sql, arguments, error, sqlite3.Error) from error
+
+
+async def run_postgres(
+    driver: Any, plan: Plan, arguments: tuple[Any, ...], *, first_only: bool
+) -> tuple[list[Any], int]:
+    """The rows of ``plan`` run on asyncpg's connection ``driver`` with ``arguments`` (:meth:`Plan.arguments`), only
+    the first of a SELECT if ``first_only``, and the rowcount. The driver's own exceptions propagate: translating
+    them needs SQLAlchemy's adapter, which the connection holds."""
+    if plan.reads_only:
+        if first_only:
+            row = await driver.fetchrow(plan.sql, *arguments)
+            return ([] if row is None else [row]), -1
+        return await driver.fetch(plan.sql, *arguments), -1
+    if plan.keys:  # a write with RETURNING: one row per row written
+        rows = await driver.fetch(plan.sql, *arguments)
+        return rows, len(rows)
+    status: str = await driver.execute(plan.sql, *arguments)  # "UPDATE 3", "DELETE 0", "INSERT 0 1"
+    return [], int(status.rpartition(" ")[2])

@@ -4,6 +4,8 @@ that follows every write, and plans that use it for terms of three characters or
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import ClauseElement, Result, text
+from sqlalchemy import ClauseElement, Result, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.sql.base import Executable
@@ -23,7 +25,7 @@ from metadock.kit.db import Connection, Database
 from metadock.metadatas.query import parse_list_query
 from metadock.metadatas.repository import MAX_TRIGRAMS_PER_TERM, MetadataRepository, fts_trigram_query
 from metadock.tenants.service import TenantService
-from tests.factories import TenantKeys, add_metadatas, metadata_body, run_in_transaction
+from tests.factories import TenantKeys, add_metadatas, create_tenant, metadata_body, run_in_transaction
 
 Client = TestClient[Litestar]
 
@@ -322,3 +324,56 @@ def test_rows_written_before_the_migration_are_found_through_the_index(tmp_path:
             await database.dispose()
 
     assert asyncio.run(run()) == ([1], [1])
+
+
+def test_without_the_right_to_create_pg_trgm_the_migration_warns_and_the_filter_scans(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A role that may create tables but not extensions: the upgrade still completes, says what to run, leaves no
+    index, and the title filter gives the same answers by scanning."""
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"metadock_plain_{suffix}", f"metadock_plain_{suffix}"
+
+    async def admin(*statements: str, database: str | None = None) -> None:
+        connection = await asyncpg.connect(postgres_url if database is None else _on_database(postgres_url, database))
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f"CREATE ROLE {role} LOGIN", f"CREATE DATABASE {name}"))
+    try:
+        asyncio.run(admin(f"GRANT CREATE ON SCHEMA public TO {role}", database=name))
+        url = _on_database(postgres_url, name, user=role)
+        with caplog.at_level(logging.WARNING):
+            asyncio.run(_upgrade(url))
+        assert any("pg_trgm could not be created" in record.getMessage() for record in caplog.records)
+        tenant = create_tenant(url, "plain")
+        created = add_metadatas(url, tenant.uuid, [metadata_body(title={"en": "Alpha Centauri"}, slug="a")])
+
+        async def indexes_and_search(connection: Connection) -> tuple[list[str], list[int]]:
+            names = await connection.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'metadatas'"))
+            tenant_id = (await TenantService(connection).get_tenant(tenant.uuid)).id
+            query = parse_list_query([("title", "CENTAURI")], default_limit=10, max_limit=100)
+            rows, _total = await MetadataRepository(connection, tenant_id).list_page(query)
+            return [row[0] for row in names], [row["id"] for row in rows]
+
+        names, found = run_in_transaction(url, indexes_and_search)
+        assert "ix_metadatas_title_trgm" not in names
+        assert found == [created[0]["id"]]
+    finally:
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"DROP ROLE IF EXISTS {role}"))
+
+
+def _on_database(url: str, database: str, user: str | None = None) -> str:
+    target = make_url(url).set(database=database)
+    return (target.set(username=user) if user else target).render_as_string(hide_password=False)
+
+
+async def _upgrade(url: str) -> None:
+    database = Database(url, pool_size=1)
+    try:
+        await migrate.upgrade(database)
+    finally:
+        await database.dispose()

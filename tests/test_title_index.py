@@ -81,6 +81,15 @@ def _ids(client: Client, tenant: TenantKeys, params: list[tuple[str, str]]) -> t
     return [row["id"] for row in response.json()], int(response.headers["x-total-count"])
 
 
+@pytest.fixture(params=["few candidates: read by id", "many candidates: checked during the walk"])
+def either_way_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a title alone is read from its candidates when they are few and checked while walking the tenant
+    otherwise: with the bound at 0, the tests' few rows take the second way too."""
+    if request.param.startswith("many"):
+        monkeypatch.setattr(MetadataRepository, "few", 0)
+
+
+@pytest.mark.usefixtures("either_way_in")
 def test_the_index_gives_the_scans_answers_for_every_kind_of_term(
     client: Client, tenant: TenantKeys, database_url: str
 ) -> None:
@@ -213,7 +222,8 @@ def _plan_of_title_search(database_url: str, tenant: TenantKeys, term: str) -> s
         recorder = _Recorder(connection)
         query = parse_list_query([("title", term)], default_limit=10, max_limit=100)
         await MetadataRepository(recorder, tenant_id).list_page(query)
-        return recorder.statements[0]
+        # The page: the first statement bound to a page size (a candidate count on SQLite may come before it).
+        return next((statement, values) for statement, values in recorder.statements if "page_limit" in values)
 
     statement, parameters = run_in_transaction(database_url, work)
     assert isinstance(statement, ClauseElement)
@@ -272,6 +282,21 @@ def test_a_term_of_three_characters_or_more_is_looked_up_in_the_index(database_u
             assert "SCAN metadatas_title_fts VIRTUAL TABLE INDEX 0:M" in plan, plan  # a MATCH, not a full read
         else:
             assert "ix_metadatas_title_trgm" in plan, plan
+
+
+@pytest.mark.usefixtures("many_titles")
+def test_on_sqlite_few_candidates_are_read_by_id_and_many_are_checked_during_the_walk(
+    database_url: str, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL chooses between its indexes by cost itself")
+    few = _plan_of_title_search(database_url, tenant, "centauri")
+    assert "SEARCH metadatas USING INTEGER PRIMARY KEY (rowid=?)" in few, few
+    assert "USING INDEX ix_metadatas_tenant" not in few, few
+    monkeypatch.setattr(MetadataRepository, "few", 0)
+    many = _plan_of_title_search(database_url, tenant, "centauri")
+    assert "USING INDEX ix_metadatas_tenant" in many, many
+    assert "SCAN metadatas_title_fts VIRTUAL TABLE INDEX 0:M" in many, many
 
 
 @pytest.mark.usefixtures("many_titles")

@@ -100,6 +100,12 @@ class TenantScopedRepository:
             case FilterOp.STRICTLY_AFTER:
                 return and_(*(column > value for value in values))
 
+    def _list_scope(self) -> ColumnElement[bool]:
+        """The tenant clause of the list statements (bound, so the statement serves every tenant). A repository may
+        write it so that SQLite cannot walk a tenant index, when it knows a better way in (the shape must then say so
+        through :meth:`_contains_variant`)."""
+        return self.table.c.tenant_id == bindparam("scope_tenant_id")
+
     def _contains_clause(
         self,
         index: int,  # noqa: ARG002 - names the parameters of an override's index lookup
@@ -163,8 +169,7 @@ class TenantScopedRepository:
         statements = _LIST_SHAPES.get(shape)
         if statements is not None:
             return statements
-        tenant = self.table.c.tenant_id == bindparam("scope_tenant_id")
-        where = [tenant, *(self._filter_clause(index, item) for index, item in enumerate(query.filters))]
+        where = [self._list_scope(), *(self._filter_clause(index, item) for index, item in enumerate(query.filters))]
         order = self._order_by(query)
         primary_key = self.columns[self.tie_breaker]
         # Deferred join: the offset is walked over the narrow (tenant, filter, sort, id) index alone, and only the

@@ -6,11 +6,11 @@ import enum
 from collections.abc import Hashable, Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import Text, and_, bindparam, insert, literal_column, or_, select
+from sqlalchemy import Integer, Text, and_, bindparam, func, insert, literal_column, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from metadock.kit.query import Filter, ListQuery
+from metadock.kit.query import Filter, FilterOp, ListQuery
 from metadock.kit.repository import TenantScopedRepository
 from metadock.metadatas.table import metadatas, metadatas_title_fts
 
@@ -22,6 +22,15 @@ TRIGRAM = 3
 # term), and serves a filter of at most this many values (more are OR-ed LIKEs, the scan): bounds on its query.
 MAX_TRIGRAMS_PER_TERM = 16
 MAX_INDEXED_TERMS = 32
+
+
+_fts = metadatas_title_fts.c
+_COUNT_CANDIDATES = select(func.count()).select_from(
+    select(_fts.rowid)
+    .where(_fts.metadatas_title_fts.op("MATCH")(bindparam("fts_query", type_=Text())))
+    .limit(bindparam("bound", type_=Integer()))
+    .subquery()
+)
 
 
 def _quoted(text: str) -> str:
@@ -61,6 +70,9 @@ def _duplicate_of(error: IntegrityError) -> Duplicate:
 
 class MetadataRepository(TenantScopedRepository):
     table = metadatas
+    # At most this many rows in all tenants containing the title: read them by id instead of walking the tenant.
+    few: ClassVar[int] = 1_000
+    _from_candidates = False
     columns: ClassVar[dict[str, Any]] = {
         "id": _c.id,
         "uuid": _c.uuid,
@@ -83,7 +95,26 @@ class MetadataRepository(TenantScopedRepository):
         )
 
     def _contains_variant(self, item: Filter) -> Hashable:
-        return (self.connection.dialect_name, self._title_index_serves(item))
+        return (self.connection.dialect_name, self._title_index_serves(item), self._from_candidates)
+
+    async def _few_candidates(self, query: ListQuery) -> bool:
+        """On SQLite, whether the list should be read from the index's candidates rather than walked: the title is
+        its only filter besides dates (an equality filter's own index bounds the walk better than a global count
+        can tell), and the index finds few rows in all tenants, counted up to a bound (SQLite has no estimate)."""
+        if self.connection.dialect_name != "sqlite":
+            return False
+        titles = [item for item in query.filters if item.field == "title" and self._title_index_serves(item)]
+        if not titles or any(item.op is FilterOp.ANY_OF for item in query.filters):
+            return False
+        terms = fts_trigram_query(str(value) for value in titles[0].values)
+        found = await self.connection.scalar(_COUNT_CANDIDATES, {"fts_query": terms, "bound": self.few + 1})
+        return int(found) <= self.few
+
+    def _list_scope(self) -> ColumnElement[bool]:
+        if self._from_candidates:
+            # `+ 0`: no tenant index can serve this clause, so the only way in is the candidate ids (in id order).
+            return (_c.tenant_id + literal_column("0")) == bindparam("scope_tenant_id")
+        return super()._list_scope()
 
     def _contains_parameters(self, index: int, item: Filter) -> dict[str, Any]:
         if self.connection.dialect_name == "sqlite" and self._title_index_serves(item):
@@ -102,6 +133,8 @@ class MetadataRepository(TenantScopedRepository):
             candidates = select(fts.rowid).where(
                 fts.metadatas_title_fts.op("MATCH")(bindparam(f"filter_{index}_fts", type_=Text()))
             )
+            if self._from_candidates:
+                return and_(_c.id.in_(candidates), likes)  # each candidate read by id (with _list_scope)
             # `id + 0`: the candidates are gathered once and each row the other filters reach is checked against
             # them, rather than one index probe per candidate in every tenant followed by a sort (SQLite has no
             # statistics to weigh the two; this way the cost is bounded by the scan it replaces).
@@ -113,6 +146,7 @@ class MetadataRepository(TenantScopedRepository):
         return or_(*(column.concat(literal_column("''")).like(pattern, escape="\\") for pattern in patterns))
 
     async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
+        self._from_candidates = await self._few_candidates(query)
         return await self._page(query)
 
     async def get(self, uuid: str) -> Any | None:

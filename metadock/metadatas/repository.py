@@ -129,9 +129,8 @@ class MetadataRepository(TenantScopedRepository):
         if self.connection.dialect_name == "sqlite":
             if not indexed:
                 return likes
-            fts = metadatas_title_fts.c
-            candidates = select(fts.rowid).where(
-                fts.metadatas_title_fts.op("MATCH")(bindparam(f"filter_{index}_fts", type_=Text()))
+            candidates = select(_fts.rowid).where(
+                _fts.metadatas_title_fts.op("MATCH")(bindparam(f"filter_{index}_fts", type_=Text()))
             )
             if self._from_candidates:
                 return and_(_c.id.in_(candidates), likes)  # each candidate read by id (with _list_scope)

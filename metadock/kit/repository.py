@@ -5,7 +5,7 @@ A row of another tenant is invisible: it is never selected, updated or deleted, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from metadock.kit.db import Connection
 from metadock.kit.keyset import Anchor, AnchorCache
@@ -103,7 +103,7 @@ class TenantScopedRepository:
             case FilterOp.ANY_OF:
                 return column == values[0] if len(values) == 1 else column.in_(values)
             case FilterOp.CONTAINS_ANY:
-                return or_(*(column.like(value, escape="\\") for value in values))
+                return self._contains_clause(index, item, column, values)
             case FilterOp.BEFORE:
                 return and_(*(column <= value for value in values))
             case FilterOp.STRICTLY_BEFORE:
@@ -113,13 +113,42 @@ class TenantScopedRepository:
             case FilterOp.STRICTLY_AFTER:
                 return and_(*(column > value for value in values))
 
-    @staticmethod
-    def _filter_values(query: ListQuery) -> dict[str, Any]:
+    def _list_scope(self) -> ColumnElement[bool]:
+        """The tenant clause of the list statements (bound, so the statement serves every tenant). A repository may
+        write it so that SQLite cannot walk a tenant index, when it knows a better way in (the shape must then say so
+        through :meth:`_contains_variant`)."""
+        return self.table.c.tenant_id == bindparam("scope_tenant_id")
+
+    def _contains_clause(
+        self,
+        index: int,  # noqa: ARG002 - names the parameters of an override's index lookup
+        item: Filter,  # noqa: ARG002
+        column: ColumnElement[Any],
+        patterns: list[BindParameter[Any]],
+    ) -> ColumnElement[bool]:
+        """Partial match of any of the values: one ``LIKE '%value%'`` each (wildcards in values escaped). A
+        repository with a text index over ``column`` overrides this to let the index find the candidates, keeping
+        these LIKEs on top so that the answer stays the scan's; it then overrides :meth:`_contains_variant` and
+        :meth:`_contains_parameters` too."""
+        return or_(*(column.like(pattern, escape="\\") for pattern in patterns))
+
+    def _contains_variant(self, item: Filter) -> Hashable:  # noqa: ARG002
+        """What, besides its field and number of values, decides the SQL of a contains filter (say, whether a text
+        index can serve these values on this database): part of the statement's shape."""
+        return None
+
+    def _contains_parameters(self, index: int, item: Filter) -> dict[str, Any]:  # noqa: ARG002
+        """Parameters beyond the LIKE patterns that :meth:`_contains_clause` binds (an index lookup's query)."""
+        return {}
+
+    def _filter_values(self, query: ListQuery) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for index, item in enumerate(query.filters):
+            is_pattern = item.op is FilterOp.CONTAINS_ANY
             for n, value in enumerate(item.values):
-                is_pattern = item.op is FilterOp.CONTAINS_ANY
                 values[f"filter_{index}_{n}"] = f"%{escape_like(str(value))}%" if is_pattern else value
+            if is_pattern:
+                values.update(self._contains_parameters(index, item))
         return values
 
     def _order_by(self, query: ListQuery) -> list[ColumnElement[Any]]:
@@ -139,15 +168,22 @@ class TenantScopedRepository:
         shape = (
             self.table.name,
             columns,  # the columns themselves: held by the key, so never confused with others
-            tuple((item.field, item.op, len(item.values)) for item in query.filters),
+            tuple(
+                (
+                    item.field,
+                    item.op,
+                    len(item.values),
+                    item.op is FilterOp.CONTAINS_ANY and self._contains_variant(item),
+                )
+                for item in query.filters
+            ),
             tuple((order.field, order.descending) for order in query.order),
             anchored,
         )
         statements = _LIST_SHAPES.get(shape)
         if statements is not None:
             return statements
-        tenant = self.table.c.tenant_id == bindparam("scope_tenant_id")
-        where = [tenant, *(self._filter_clause(index, item) for index, item in enumerate(query.filters))]
+        where = [self._list_scope(), *(self._filter_clause(index, item) for index, item in enumerate(query.filters))]
         order = self._order_by(query)
         primary_key = self.columns[self.tie_breaker]
         # An anchored page starts at its anchor's row, so only the rest of the offset is walked; the count is not.

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, column, table
 
 from metadock.kit.db import JsonValue, UTCDateTime, metadata
 
@@ -29,3 +29,7 @@ metadatas = Table(
     Index("ix_metadatas_tenant_updated", "tenant_id", "updated_at", "id"),
     sqlite_autoincrement=True,
 )
+
+# SQLite's trigram index of `title_search` (FTS5, migration 0006): its rowid is the metadata's id, and a MATCH is
+# written against the column named like the table. Not in `metadata`: PostgreSQL indexes the column itself instead.
+metadatas_title_fts = table("metadatas_title_fts", column("rowid", Integer), column("metadatas_title_fts", Text))

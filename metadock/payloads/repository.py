@@ -62,6 +62,20 @@ def _add_to_total_statement(dialect: Any) -> Any:
 _ADD_TO_TOTAL = {"sqlite": _add_to_total_statement(sqlite), "postgresql": _add_to_total_statement(postgresql)}
 
 
+def _insert_counted_statement() -> Any:
+    """PostgreSQL: the record and its tenant's total in one statement (one round trip instead of two). A
+    data-modifying ``WITH`` always runs to completion, read or not, in the statement's transaction; the upsert takes
+    the same row lock as on its own, so concurrent captures still add up exactly."""
+    values = {column.key: bindparam(column.key, type_=column.type) for column in _c if column.key != "id"}
+    inserted = insert(payload_metadata).values(values).returning(*_SHOWN).cte("inserted")
+    counted = _add_to_total_statement(postgresql).cte("counted")
+    return select(*inserted.c).add_cte(counted)
+
+
+# SQLite has no data-modifying WITH: there the insert and the upsert stay two statements (in-process, no round trip).
+_INSERT_COUNTED = _insert_counted_statement()
+
+
 class PayloadRepository(TenantScopedRepository):
     table = payload_metadata
     columns: ClassVar[dict[str, Any]] = {
@@ -81,6 +95,8 @@ class PayloadRepository(TenantScopedRepository):
     async def insert(self, values: dict[str, Any]) -> Any:
         # The tenant is the caller's, never one from ``values``.
         parameters = {**values, "tenant_id": self.tenant_id}
+        if self.connection.dialect_name == "postgresql":
+            return await self.connection.fetch_one(_INSERT_COUNTED, {**parameters, "delta": 1})
         row = await self.connection.fetch_one(_INSERT, parameters)
         await self._add_to_total(1)
         return row

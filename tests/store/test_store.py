@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from metadock.payloads.store import (
+    INLINE_WRITE_BYTES,
     MIB,
     PART_BYTES,
     READ_CHUNK_BYTES,
@@ -72,7 +73,11 @@ async def assert_nothing_left(store: PayloadStore, key: str) -> None:
         assert list(path.parent.glob(f"{path.name}*")) == []
 
 
-@pytest.mark.parametrize("size", [0, 1000, PART_BYTES, 2 * PART_BYTES + 123], ids=["empty", "small", "5MiB", "10MiB+"])
+@pytest.mark.parametrize(
+    "size",
+    [0, 1000, INLINE_WRITE_BYTES, INLINE_WRITE_BYTES + 1, PART_BYTES, 2 * PART_BYTES + 123],
+    ids=["empty", "small", "largest-inline", "smallest-handed-off", "5MiB", "10MiB+"],
+)
 async def test_round_trip(store: PayloadStore, size: int) -> None:
     data = os.urandom(size)
     key = store.new_key()

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from obstore import GetOptions
     from obstore.store import ObjectStore, S3Config
 
-from metadock.payloads.local_files import write_in_place
 from metadock.payloads.s3_options import RETRY, client_options
 from metadock.payloads.store_types import (
     InvalidKey,
@@ -78,10 +77,6 @@ MIB = 1024 * KIB
 PART_BYTES = 5 * MIB
 # Parts in flight per upload. Memory per upload stays near (this + 3) * PART_BYTES whatever the payload's size.
 UPLOAD_CONCURRENCY = 2
-# A file-store payload up to this size is written on the calling thread (staged and renamed, as obstore does): the
-# write is one small local file, cheaper (~40 µs of CPU) than handing it to obstore's blocking pool and waking the
-# event loop when it is done (~130 µs). SQLite's statements take the same thread for the same reason.
-INLINE_WRITE_BYTES = 64 * KIB
 # Reads are handed out in chunks at least this large: few enough Python round trips to keep the loop idle.
 READ_CHUNK_BYTES = 256 * KIB
 
@@ -196,9 +191,7 @@ class PayloadStore:
         meter = _Meter(chunks, max_bytes)
         try:
             first = await meter.read_part()
-            if meter.exhausted and self._root is not None and len(first) <= INLINE_WRITE_BYTES:
-                write_in_place(self._root / key, first)
-            elif meter.exhausted:
+            if meter.exhausted:
                 # The whole payload fits in one part: one PUT beats a three-request multipart upload.
                 await obs.put_async(self._backend, key, first, use_multipart=False)
             else:

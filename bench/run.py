@@ -2,7 +2,7 @@
 run, and write the table to bench/results/ (latest.md, latest.json and a timestamped copy).
 
 Run: `.venv/bin/python -m bench.run [--payloads 1000000] [--metadatas 100000] [--tenants 10] [--database-url URL]
-[--store-url URL] [--quick] [--duration SECONDS] [--scenarios S1,S3,...] [--workers N] [--reseed]`
+[--store-url URL] [--seaweedfs] [--quick] [--duration SECONDS] [--scenarios S1,S3,...] [--workers N] [--reseed]`
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, install_tools, report
+from bench import baselines, install_tools, report, seaweedfs
 from bench.scenarios import (
     CAPTURE_RUN_BASE,
     CAPTURE_RUNS,
@@ -58,6 +58,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument("--database-url", default=None, help="default: SQLite under var/bench/<params>/")
     parser.add_argument("--store-url", default=None, help="default: a file store under var/bench/<params>/")
+    parser.add_argument(
+        "--seaweedfs",
+        action="store_true",
+        help="the server stores captures (S7) in S3: SeaweedFS on loopback, as the tests run it (S8/S9 skipped)",
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (20k payloads, 3 s per scenario)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measured run (default 15; quick 3)")
     parser.add_argument("--scenarios", default="", help="comma-separated, e.g. S1,S3 (default: all, S10 included)")
@@ -130,55 +135,23 @@ def run_s10(quick: bool) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = _arguments(argv)
-    command = f".venv/bin/python -m bench.run {shlex.join(sys.argv[1:] if argv is None else argv)}".strip()
-    started = time.perf_counter()
-    load_before = os.getloadavg()[0]
-    install_tools.ensure(log)
-    params = SeedParams(
-        payloads=args.payloads,
-        metadatas=args.metadatas,
-        tenants=args.tenants,
-        database_url=args.database_url,
-        store_url=args.store_url,
-        big_bytes=(16 if args.quick else 256) * MIB,
-    )
-    manifest = ensure(params, reseed=args.reseed, log=log)
+def _load(
+    args: argparse.Namespace,
+    params: SeedParams,
+    manifest: dict[str, Any],
+    server: Server,
+    work: Path,
+    store_url: str,
+    store_endpoint: str | None,
+    measured: dict[str, Measured],
+    skipped: dict[str, str],
+) -> None:
+    """Every wanted scenario against ``server`` (and the baselines that run beside it)."""
     postgres = params.db_url.startswith("postgres")
     file_store = params.resolved_store_url.startswith("file://")
-    tenant = manifest["tenants"][0]
-    key = tenant["key"]
+    key = manifest["tenants"][0]["key"]
+    tenant_id = manifest["tenants"][0]["id"]
     duration, warmup = args.duration, (1.0 if args.quick else 2.0)
-    measured: dict[str, Measured] = {}
-    skipped: dict[str, str] = {}
-
-    db_timings: list[baselines.DbTiming] = []
-    if not args.selected or args.selected & {"S3", "S4", "S5", "S5b"}:
-        log("Database limit: page + count in-process with the driver")
-        runs = manifest["runs0"][:: max(1, len(manifest["runs0"]) // 200)]
-        queries = {
-            "S3": [[("filter[flow_run_id]", str(run)), ("per_page", "100")] for run in runs],
-            "S4": [[("per_page", "100")]],
-            "S5": [[("page", str(deep_page(manifest))), ("per_page", "100")]],
-            "S5b": [[("page", str(deepest_page(manifest))), ("per_page", "100")]],
-        }
-        db_timings = baselines.time_database(params.db_url, tenant["id"], queries, 2.0 if args.quick else 8.0)
-        for timing in db_timings:
-            each = " + ".join(f"{ms:.2f}" for ms in timing.statement_p50_ms)
-            log(f"  db:{timing.scenario} p50 {timing.p50_ms:.2f} ms ({each}), p99 {timing.p99_ms:.2f} ms")
-
-    work = Path(tempfile.mkdtemp(prefix="metadock-bench-"))
-    env = {
-        "METADOCK_DATABASE_URL": params.db_url,
-        "METADOCK_STORE_URL": params.resolved_store_url,
-        "METADOCK_MAX_PAYLOAD_BYTES": str(params.big_bytes + 64 * MIB),
-        "METADOCK_PAYLOAD_RETENTION_DAYS": "0",
-        "METADOCK_DATA_DIR": str(params.directory),
-        "METADOCK_DATABASE_POOL_SIZE": str(args.pool_size),
-    }
-    log(f"Starting the server ({args.workers} worker(s)) on {params.db_url}")
-    server = start(params.directory, env, "--workers", str(args.workers))
     nginx: baselines.Service | None = None
     try:
         for scenario in scenarios(postgres):
@@ -187,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
             service: baselines.Service | None = None
             url = server.base_url
             pid: int | None = server.process.pid
+            if store_url != params.resolved_store_url and scenario.id in ("S8", "S9", "nginx-1k", "nginx-big"):
+                skipped[scenario.id] = "the dataset's bytes are in its file store; the server's store is S3"
+                continue
             if scenario.id == "datasette":
                 if postgres:
                     skipped[scenario.id] = "datasette serves SQLite only"
@@ -217,14 +193,14 @@ def main(argv: list[str] | None = None) -> None:
                     script_args = pool_args
                     log(f"{scenario.id}: {scenario.title} [{len(manifest['update_pool'])} uuids, each in flight once]")
                 else:
-                    removed = remove_captures(params.db_url, params.resolved_store_url, tenant["id"])
+                    removed = remove_captures(params.db_url, store_url, tenant_id, store_endpoint)
                     script_args = [key, "1024", str(CAPTURE_RUN_BASE), str(CAPTURE_RUNS)]
                     log(f"{scenario.id}: {scenario.title} [{removed} earlier captures removed first]")
                 measured[scenario.id] = measure(
                     scenario, url, script_args, duration_s=duration, warmup_s=warmup, pid=pid, log=log
                 )
                 if scenario.id == "S7":
-                    removed = remove_captures(params.db_url, params.resolved_store_url, tenant["id"])
+                    removed = remove_captures(params.db_url, store_url, tenant_id, store_endpoint)
                     measured[scenario.id].note = f"{removed} captured records (and bytes) removed after the run"
             finally:
                 if service:
@@ -233,6 +209,62 @@ def main(argv: list[str] | None = None) -> None:
         _stop(server)
         if nginx:
             nginx.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _arguments(argv)
+    command = f".venv/bin/python -m bench.run {shlex.join(sys.argv[1:] if argv is None else argv)}".strip()
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    install_tools.ensure(log)
+    params = SeedParams(
+        payloads=args.payloads,
+        metadatas=args.metadatas,
+        tenants=args.tenants,
+        database_url=args.database_url,
+        store_url=args.store_url,
+        big_bytes=(16 if args.quick else 256) * MIB,
+    )
+    manifest = ensure(params, reseed=args.reseed, log=log)
+    tenant = manifest["tenants"][0]
+    duration = args.duration
+    measured: dict[str, Measured] = {}
+    skipped: dict[str, str] = {}
+
+    db_timings: list[baselines.DbTiming] = []
+    if not args.selected or args.selected & {"S3", "S4", "S5", "S5b"}:
+        log("Database limit: page + count in-process with the driver")
+        runs = manifest["runs0"][:: max(1, len(manifest["runs0"]) // 200)]
+        queries = {
+            "S3": [[("filter[flow_run_id]", str(run)), ("per_page", "100")] for run in runs],
+            "S4": [[("per_page", "100")]],
+            "S5": [[("page", str(deep_page(manifest))), ("per_page", "100")]],
+            "S5b": [[("page", str(deepest_page(manifest))), ("per_page", "100")]],
+        }
+        db_timings = baselines.time_database(params.db_url, tenant["id"], queries, 2.0 if args.quick else 8.0)
+        for timing in db_timings:
+            each = " + ".join(f"{ms:.2f}" for ms in timing.statement_p50_ms)
+            log(f"  db:{timing.scenario} p50 {timing.p50_ms:.2f} ms ({each}), p99 {timing.p99_ms:.2f} ms")
+
+    work = Path(tempfile.mkdtemp(prefix="metadock-bench-"))
+    env = {
+        "METADOCK_DATABASE_URL": params.db_url,
+        "METADOCK_STORE_URL": params.resolved_store_url,
+        "METADOCK_MAX_PAYLOAD_BYTES": str(params.big_bytes + 64 * MIB),
+        "METADOCK_PAYLOAD_RETENTION_DAYS": "0",
+        "METADOCK_DATA_DIR": str(params.directory),
+        "METADOCK_DATABASE_POOL_SIZE": str(args.pool_size),
+    }
+    with contextlib.ExitStack() as stack:
+        store_url, store_endpoint = params.resolved_store_url, None
+        if args.seaweedfs:
+            log("Starting SeaweedFS (S3 on loopback) for the server's store")
+            s3 = stack.enter_context(seaweedfs.running(params.directory / "seaweedfs"))
+            store_url, store_endpoint = s3.url, s3.endpoint
+            env |= {"METADOCK_STORE_URL": s3.url, **s3.env}
+        log(f"Starting the server ({args.workers} worker(s)) on {params.db_url}, store {store_url}")
+        server = start(params.directory, env, "--workers", str(args.workers))
+        _load(args, params, manifest, server, work, store_url, store_endpoint, measured, skipped)
 
     s10 = run_s10(args.quick) if not args.selected or "S10" in args.selected else None
     results = {

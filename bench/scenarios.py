@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import delete
 
 from bench import wrk
-from bench.seed import payload_ids0
+from bench.dataset import payload_ids0
 from metadock.kit.db import Database
 from metadock.payloads import maintenance
 from metadock.payloads.store import open_store
@@ -164,12 +164,12 @@ def check(base_url: str, path: str, key: str | None) -> str:
         return f"{r.status_code}, {size} B" + (f", total {total}" if total else "")
 
 
-def remove_captures(database_url: str, store_url: str, tenant_id: int) -> int:
+def remove_captures(database_url: str, store_url: str, tenant_id: int, store_endpoint: str | None = None) -> int:
     """Remove what S7 captured (runs above CAPTURE_RUN_BASE), records first, then their bytes."""
 
     async def work() -> int:
         database = Database(database_url, pool_size=1)
-        store = open_store(store_url)
+        store = open_store(store_url, endpoint_url=store_endpoint)
         try:
             async with database.transaction() as connection:
                 statement = (

@@ -14,19 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection as SyncConnection
 
+from bench import seed_postgres
+from bench.dataset import (
+    BASE_TIME,
+    MIB,
+    PAYLOAD_COLUMNS,
+    RECORDS_PER_RUN,
+    SPAN,
+    TYPES,
+    UPDATE_POOL,
+    UUID_SAMPLE,
+    WORDS,
+    SeedParams,
+    payload_bytes,
+    payload_rows,
+    run_of,
+    spread,
+    tenant_of,
+    tenant_rows,
+)
 from metadock import migrate
 from metadock.api_keys.service import ApiKeyService
 from metadock.kit.db import Database
@@ -37,126 +54,8 @@ from metadock.payloads.store import PayloadStore, open_store
 from metadock.payloads.table import payload_metadata
 from metadock.tenants.service import TenantService
 
-MIB = 1024 * 1024
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_VAR = ROOT / "var" / "bench"
+__all__ = ["MIB", "SeedParams", "ensure"]
 BATCH = 10_000
-RECORDS_PER_RUN = 100
-STEPS_PER_RUN = 10
-BASE_TIME = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-SPAN = dt.timedelta(days=30)
-TYPES = [f"type-{n:02d}" for n in range(20)]
-WORDS = [
-    "alpha",
-    "bravo",
-    "charlie",
-    "delta",
-    "echo",
-    "foxtrot",
-    "golf",
-    "hotel",
-    "india",
-    "juliet",
-    "kilo",
-    "lima",
-    "mike",
-    "november",
-    "oscar",
-    "papa",
-    "quebec",
-    "romeo",
-    "sierra",
-    "tango",
-    "uniform",
-    "victor",
-    "whiskey",
-    "xray",
-    "yankee",
-    "zulu",
-    "amber",
-    "bronze",
-    "cobalt",
-    "denim",
-    "ember",
-    "frost",
-    "garnet",
-    "hazel",
-    "indigo",
-    "jade",
-    "khaki",
-    "lemon",
-    "maroon",
-    "navy",
-    "olive",
-    "pearl",
-    "quartz",
-    "ruby",
-    "sage",
-    "teal",
-    "umber",
-    "violet",
-    "wheat",
-    "zinc",
-]
-UUID_SAMPLE = 2_000
-UPDATE_POOL = 256
-
-
-@dataclass(frozen=True)
-class SeedParams:
-    payloads: int
-    metadatas: int
-    tenants: int
-    database_url: str | None  # None: a SQLite file in the dataset's directory
-    store_url: str | None  # None: a file store in the dataset's directory
-    sample: int = 2_000
-    sample_bytes: int = 1024
-    big_bytes: int = 256 * MIB
-
-    @property
-    def name(self) -> str:
-        name = f"p{self.payloads}-m{self.metadatas}-t{self.tenants}-s{self.sample}-b{self.big_bytes // MIB}m"
-        if self.database_url or self.store_url:
-            name += "-" + hashlib.sha1(f"{self.database_url}|{self.store_url}".encode()).hexdigest()[:10]
-        return name
-
-    @property
-    def directory(self) -> Path:
-        return BENCH_VAR / self.name
-
-    @property
-    def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.directory / 'metadock.db'}"
-
-    @property
-    def resolved_store_url(self) -> str:
-        return self.store_url or f"file://{self.directory / 'payloads'}"
-
-
-def tenant_of(i: int, tenants: int) -> tuple[int, int]:
-    """(tenant index, index of the record within its tenant) of the i-th record: tenant 0 gets 9 rows in 10."""
-    if tenants == 1:
-        return 0, i
-    block, slot = divmod(i, 10)
-    if slot < 9:
-        return 0, block * 9 + slot
-    return 1 + block % (tenants - 1), block // (tenants - 1)
-
-
-def tenant_rows(n: int, tenants: int) -> list[int]:
-    counts = [0] * tenants
-    for i in range(n):
-        counts[tenant_of(i, tenants)[0]] += 1
-    return counts
-
-
-def run_of(t: int, k: int, tenants: int) -> int:
-    return (k // RECORDS_PER_RUN) * tenants + t + 1
-
-
-def payload_bytes(j: int, size: int) -> bytes:
-    head = json.dumps({"order": j, "lines": [{"sku": f"SKU-{j}-{n}", "qty": n} for n in range(3)]})
-    return (head + " " * max(0, size - len(head)))[:size].encode()
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -173,33 +72,7 @@ async def _big_chunks(size: int) -> AsyncIterator[bytes]:
 
 
 def _payload_batch(start: int, end: int, params: SeedParams, stored: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    step = SPAN / max(1, params.payloads)
-    rows = []
-    for i in range(start, end):
-        t, k = tenant_of(i, params.tenants)
-        created = BASE_TIME + step * i
-        row = {
-            "id": i + 1,
-            "tenant_id": t + 1,
-            "flow_run_id": run_of(t, k, params.tenants),
-            "flow_step_id": (k % RECORDS_PER_RUN) // (RECORDS_PER_RUN // STEPS_PER_RUN) + 1,
-            "flow_version_id": t % 3 + 1,
-            "flow_log_id": i + 1,
-            "store_key": f"00/00/{i:032x}",
-            "size": params.sample_bytes,
-            "sha256": None,
-            "content_type": "application/json",
-            "dropped": False,
-            "dropped_reason": None,
-            "created_at": created,
-            "updated_at": created,
-            "stored_at": created,
-            "expires_at": None,
-        }
-        if t == 0 and k in stored:
-            row.update(stored[k])
-        rows.append(row)
-    return rows
+    return [dict(zip(PAYLOAD_COLUMNS, row, strict=True)) for row in payload_rows(start, end, params, stored)]
 
 
 def _metadata_batch(start: int, end: int, params: SeedParams, uuids: dict[int, str]) -> list[dict[str, Any]]:
@@ -228,13 +101,6 @@ def _metadata_batch(start: int, end: int, params: SeedParams, uuids: dict[int, s
             }
         )
     return rows
-
-
-def _spread(count: int, total: int) -> Iterator[int]:
-    """``count`` indexes spread evenly over ``range(total)``."""
-    count = min(count, total)
-    for j in range(count):
-        yield (j * total) // count
 
 
 def _set_pragmas(connection: SyncConnection) -> None:
@@ -266,6 +132,8 @@ async def _empty(database: Database) -> None:
 
 async def _seed(params: SeedParams, log: Any) -> dict[str, Any]:
     started = time.perf_counter()
+    if params.db_url.startswith("postgres"):
+        await seed_postgres.ensure_database(params.db_url, log)
     database = Database(params.db_url, pool_size=1)
     try:
         await migrate.upgrade(database)
@@ -289,16 +157,20 @@ async def _seed(params: SeedParams, log: Any) -> dict[str, Any]:
         result = await store.put_stream(store.new_key(), _big_chunks(params.big_bytes), max_bytes=None)
         stored[0] = {"store_key": result.key, "size": result.size, "sha256": result.sha256,
                      "content_type": "application/octet-stream"}  # fmt: skip
-        for j, k in enumerate(_spread(params.sample, rows0 - 1)):
+        for j, k in enumerate(spread(params.sample, rows0 - 1)):
             data = payload_bytes(j, params.sample_bytes)
             result = await store.put_stream(store.new_key(), _chunks(data), max_bytes=None)
             stored[k + 1] = {"store_key": result.key, "size": result.size, "sha256": result.sha256}
         bytes_seconds = time.perf_counter() - started
 
-        log(f"  inserting {params.payloads:,} payload records in batches of {BATCH:,}")
-        await _insert_all(
-            database, payload_metadata, params.payloads, lambda a, b: _payload_batch(a, b, params, stored)
-        )
+        if database.dialect_name == "postgresql":
+            log(f"  copying {params.payloads:,} payload records (COPY, indexes rebuilt after the load)")
+            await seed_postgres.copy_payloads(params, stored, log)
+        else:
+            log(f"  inserting {params.payloads:,} payload records in batches of {BATCH:,}")
+            await _insert_all(
+                database, payload_metadata, params.payloads, lambda a, b: _payload_batch(a, b, params, stored)
+            )
         # The ids of tenant-0 records whose bytes are in the store.
         ids_by_k = {}
         wanted = set(stored)
@@ -311,7 +183,7 @@ async def _seed(params: SeedParams, log: Any) -> dict[str, Any]:
 
         log(f"  inserting {params.metadatas:,} metadatas")
         meta_rows0 = tenant_rows(params.metadatas, params.tenants)[0]
-        chosen = set(_spread(UUID_SAMPLE + UPDATE_POOL, meta_rows0))
+        chosen = set(spread(UUID_SAMPLE + UPDATE_POOL, meta_rows0))
         uuids: dict[int, str] = {}
         for n in range(params.metadatas):
             t, k = tenant_of(n, params.tenants)
@@ -361,17 +233,6 @@ async def _seed(params: SeedParams, log: Any) -> dict[str, Any]:
     }
 
 
-def payload_ids0(manifest: dict[str, Any], count: int) -> list[int]:
-    """``count`` ids of tenant-0 records spread over the whole table."""
-    params = manifest["params"]
-    ids: list[int] = []
-    for i in _spread(count * 2, params["payloads"]):
-        t, _ = tenant_of(i, params["tenants"])
-        if t == 0:
-            ids.append(i + 1)
-    return ids[:count]
-
-
 async def _upgrade(url: str) -> None:
     database = Database(url, pool_size=1)
     try:
@@ -380,12 +241,19 @@ async def _upgrade(url: str) -> None:
         await database.dispose()
 
 
+def _still_there(params: SeedParams) -> bool:
+    """A PostgreSQL dataset lives outside var/bench/: its manifest alone does not prove the rows are still there."""
+    if not params.db_url.startswith("postgres"):
+        return True
+    return asyncio.run(seed_postgres.payload_total(params.db_url)) == params.payloads
+
+
 def ensure(params: SeedParams, *, reseed: bool, log: Any = print) -> dict[str, Any]:
     """The manifest of a seeded dataset with ``params``: reused when present, seeded otherwise."""
     manifest_file = params.directory / "manifest.json"
     if manifest_file.exists() and not reseed:
         manifest: dict[str, Any] = json.loads(manifest_file.read_text())
-        if manifest.get("complete"):
+        if manifest.get("complete") and _still_there(params):
             asyncio.run(_upgrade(params.db_url))  # the schema may have moved on since it was seeded, as serve would
             manifest["reused"] = True
             log(f"Reusing the dataset in {params.directory} (seeded in {manifest['seed_seconds']} s); --reseed to redo")

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from metadock.app import create_app
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import conflict
-from metadock.kit.unit_of_work import TRANSACTION, Begins, RequestUnitOfWork
+from metadock.kit.unit_of_work import SMALL_BODY_BYTES, TRANSACTION, Begins, RequestUnitOfWork
 from metadock.settings import Settings
 from metadock.tenants.service import TenantService
 from tests.factories import TenantKeys, run_in_transaction
@@ -62,12 +62,22 @@ async def connections_while_the_body_streams(
     return {"max_while_streaming": max(held), "after_first_use": runtime_of(request).database.in_use}
 
 
+@post("/test/small", opt={TRANSACTION: Begins.WITH_AUTHENTICATION_IF_SMALL})
+async def connections_held_by_a_small_body(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> dict[str, int]:
+    held = []
+    async for _chunk in request.stream():
+        held.append(runtime_of(request).database.in_use)
+    await unit.connection()
+    return {"max_while_streaming": max(held), "after_first_use": runtime_of(request).database.in_use}
+
+
 @pytest.fixture
 def app_client(settings: Settings) -> Iterator[Client]:
     app = create_app(settings)
     for handler in (create_then_maybe_fail, block_then_fail, connections_held_by_a_read, a_read_declared_fresh):
         app.register(handler)
     app.register(connections_while_the_body_streams)
+    app.register(connections_held_by_a_small_body)
     with TestClient(app) as client:
         yield client
 
@@ -122,6 +132,28 @@ def test_no_connection_is_held_while_a_body_streams_in(app_client: Client, tenan
 
     assert response.status_code == 201
     assert response.json() == {"max_while_streaming": 0, "after_first_use": 1}
+
+
+def test_a_small_announced_body_continues_authentications_transaction(app_client: Client, tenant: TenantKeys) -> None:
+    response = app_client.post("/test/small", content=b"x" * SMALL_BODY_BYTES, headers=tenant.headers("writer"))
+
+    assert response.status_code == 201
+    assert response.json() == {"max_while_streaming": 1, "after_first_use": 1}
+
+
+def test_a_larger_or_unannounced_body_on_the_same_route_holds_no_connection_while_it_streams(
+    app_client: Client, tenant: TenantKeys
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(2):
+            yield b"x" * 1024
+
+    larger = app_client.post("/test/small", content=b"x" * (SMALL_BODY_BYTES + 1), headers=tenant.headers("writer"))
+    chunked = app_client.post("/test/small", content=chunks(), headers=tenant.headers("writer"))
+
+    for response in (larger, chunked):
+        assert response.status_code == 201
+        assert response.json() == {"max_while_streaming": 0, "after_first_use": 1}
 
 
 def test_a_failed_authentication_leaves_no_connection_behind(app_client: Client, settings: Settings) -> None:

@@ -14,6 +14,10 @@ handler's signature:
   declared body before it resolves dependencies; a streamed one is read by the handler first). No connection is
   held while a body streams in (a capture may take minutes), and a write never starts from a snapshot older than
   its body.
+- ``Begins.WITH_AUTHENTICATION_IF_SMALL`` (a capture): a body whose ``Content-Length`` announces at most
+  :data:`SMALL_BODY_BYTES` continues authentication's transaction, any other (larger or chunked) begins at first
+  use. A small body is in hand within a packet or two, so continuing holds the connection no longer than the
+  handler's own work, and saves a pool checkout (with its liveness check), a BEGIN and a COMMIT per request.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from metadock.kit.context import runtime_of
 from metadock.kit.db import Connection, Database, OpenTransaction
 
 TRANSACTION: Final = "transaction"  # route opt: a Begins value
+SMALL_BODY_BYTES: Final = 64 * 1024
 _STATE_KEY: Final = "metadock_unit_of_work"
 _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -40,14 +45,18 @@ _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 class Begins(enum.StrEnum):
     WITH_AUTHENTICATION = "with_authentication"
     AT_FIRST_USE = "at_first_use"
+    WITH_AUTHENTICATION_IF_SMALL = "with_authentication_if_small"
 
 
-def continues_authentication(handler: BaseRouteHandler, method: str) -> bool:
+def continues_authentication(handler: BaseRouteHandler, method: str, content_length: str | None = None) -> bool:
     """Whether the handler goes on in the transaction its authentication began (see the module's docstring)."""
     declared = handler.opt.get(TRANSACTION)
-    if declared is not None:
-        return Begins(declared) is Begins.WITH_AUTHENTICATION
-    return method in _READ_METHODS
+    if declared is None:
+        return method in _READ_METHODS
+    begins = Begins(declared)
+    if begins is Begins.WITH_AUTHENTICATION_IF_SMALL:
+        return content_length is not None and content_length.isdigit() and int(content_length) <= SMALL_BODY_BYTES
+    return begins is Begins.WITH_AUTHENTICATION
 
 
 class UnitOfWork:

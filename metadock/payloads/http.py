@@ -21,7 +21,7 @@ from metadock.kit.pathsend import PathSendResponse, server_sends_files
 from metadock.kit.query import ListQuery
 from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
 from metadock.kit.request import query_pairs
-from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
+from metadock.kit.unit_of_work import TRANSACTION, Begins, RequestUnitOfWork, UnitOfWork
 from metadock.payloads import openapi as docs
 from metadock.payloads.capture import CaptureService, parse_capture_params
 from metadock.payloads.query import parse_list_query
@@ -123,7 +123,8 @@ class PayloadController(Controller):
         status_code=HTTP_201_CREATED,
         request_max_body_size=None,
         summary="Capture a payload (Metadock)",
-        opt={DOCS: docs.CAPTURE},
+        # A small capture (most are) records itself in the transaction its authentication began; see Begins.
+        opt={DOCS: docs.CAPTURE, TRANSACTION: Begins.WITH_AUTHENTICATION_IF_SMALL},
     )
     async def capture_payload(
         self, request: Request[Any, Any, Any], unit: RequestUnitOfWork

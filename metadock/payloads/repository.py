@@ -79,6 +79,21 @@ def first_generation() -> int:
 _ADD_TO_TOTAL = {"sqlite": _add_to_total_statement(sqlite), "postgresql": _add_to_total_statement(postgresql)}
 
 
+def _insert_counted_statement() -> Any:
+    """PostgreSQL: the tenant's total and then the record in one statement (one round trip instead of two). The
+    record's row is selected from the upsert's output, so the upsert (and its row lock, held to the commit) runs
+    before the record's id is drawn, as in ``insert``; sub-statements of a ``WITH`` that do not feed each other run
+    in no set order. The upsert takes the same row lock as on its own, so concurrent captures still add up exactly."""
+    counted = _add_to_total_statement(postgresql).returning(payload_counts.c.tenant_id).cte("counted")
+    names = [column.key for column in _c if column.key != "id"]
+    row = select(*(bindparam(name, type_=_c[name].type) for name in names)).select_from(counted)
+    return insert(payload_metadata).from_select(names, row).returning(*_SHOWN)
+
+
+# SQLite has no data-modifying WITH: there the insert and the upsert stay two statements (in-process, no round trip).
+_INSERT_COUNTED = _insert_counted_statement()
+
+
 class PayloadRepository(TenantScopedRepository):
     table = payload_metadata
     columns: ClassVar[dict[str, Any]] = {
@@ -109,6 +124,9 @@ class PayloadRepository(TenantScopedRepository):
         # The total first: its row lock (held to the commit) is taken before the id is drawn, so a tenant's records
         # commit in id order, and a row can never appear below an offset anchor (on PostgreSQL the sequence hands out
         # ids outside transactions, and two captures drawing ids 10 then 11 could otherwise commit 11 first).
+        if self.connection.dialect_name == "postgresql":
+            counted = {**parameters, "delta": 1, "first_generation": first_generation()}
+            return await self.connection.fetch_one(_INSERT_COUNTED, counted)
         await self._add_to_total(1)
         return await self.connection.fetch_one(_INSERT, parameters)
 

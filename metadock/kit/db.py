@@ -176,6 +176,11 @@ class Database:
         self.max_connections = pool_size * 2  # pool_size + max_overflow
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
+        # Waiting for a connection is waiting for a slot, asynchronously: SQLite's pool hands out connections
+        # synchronously (an exhausted one would block the loop its holders need), and PostgreSQL's connections are
+        # kept between transactions, out of the pool's sight (a waiter inside the pool would never see one given
+        # back, and would time out with idle connections at hand).
+        self._slots = asyncio.Semaphore(self.max_connections)
         self.plans: prepared.PlanCache  # shared by the connections: a plan depends on the statement and dialect only
         if self.url.startswith("sqlite"):
             database_file = make_url(self.url).database
@@ -191,7 +196,6 @@ class Database:
             )
             _configure_sqlite(self._sync)
             self.plans = prepared.PlanCache(self._sync.dialect, plan_cache_size)
-            self._slots = asyncio.Semaphore(pool_size * 2)  # pool_size + max_overflow
             # Connections kept checked out between transactions: a pool checkout and check-in cost more than the
             # whole SQLite read they would wrap. The semaphore bounds how many exist.
             self._idle: list[SyncConnection] = []
@@ -242,11 +246,16 @@ class Database:
         assert self._async is not None
         self.waiting += 1
         try:
-            async_connection = await self._kept.take()
-        except _UNREACHABLE as error:
-            raise DatabaseUnavailable("the database is unreachable") from error
+            await self._slots.acquire()
         finally:
             self.waiting -= 1
+        try:
+            async_connection = await self._kept.take()
+        except BaseException as error:
+            self._slots.release()
+            if isinstance(error, _UNREACHABLE):
+                raise DatabaseUnavailable("the database is unreachable") from error
+            raise
         self.in_use += 1
         connection = postgres.PostgresConnection(async_connection, self.plans)
         try:
@@ -261,7 +270,10 @@ class Database:
                 raise DatabaseUnavailable("the database became unreachable before the commit") from error
         finally:
             self.in_use -= 1
-            await self._kept.give_back(connection)
+            try:
+                await self._kept.give_back(connection)
+            finally:
+                self._slots.release()
 
     async def run_sync(self, function: Callable[[SyncConnection], object]) -> None:
         """Run ``function`` with a synchronous connection in a transaction (migrations use this)."""

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from metadock.app import create_app
 from metadock.settings import Settings
 from tests.conftest import _empty_postgres
-from tests.live import LiveServer, printed_api_key, start_server
+from tests.live import LiveServer, first_start
 
 # The document is generated from the code, so it can be loaded without a server; links as /openapi.json has them.
 _app = create_app(Settings(database_url="sqlite:///:memory:"))
@@ -45,15 +45,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     else:
         database_url = request.getfixturevalue("postgres_url")
         _empty_postgres(database_url)  # the first start on an empty database prints the admin key
-    with start_server(
-        {
-            "METADOCK_DATABASE_URL": database_url,
-            "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
-            "METADOCK_DATA_DIR": str(root),
-        }
-    ) as server:
-        key = printed_api_key(server.output)
-        assert key is not None
+    with first_start(root, database_url) as (server, key):
         for index in range(1, 6):
             httpx.post(
                 f"{server.base_url}/api/v1/payload-metadata",

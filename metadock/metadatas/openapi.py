@@ -7,7 +7,7 @@ from typing import Any, Final
 from litestar.openapi.spec import OpenAPIType, Schema
 
 from metadock.kit.openapi import INTEGER, STRING, Docs, header, query_parameters
-from metadock.metadatas.query import documented_parameters
+from metadock.metadatas.query import FILTERS, documented_parameters
 
 # The seed's examples (digitalstate-metadata.md), word for word.
 _ITEM: Final[dict[str, Any]] = {
@@ -51,11 +51,27 @@ _BODY_ERRORS: Final = {
 }
 _LINK_ID: Final = "$response.body#/uuid"
 
+
+def _one_or_several(kind: OpenAPIType) -> Schema:
+    """A filter takes one value or, repeated (`id=1&id=2`, form style exploded), several: any of them matches. The
+    API Platform spelling `id[]=1&id[]=2` means the same and stays out of the document, in the filter's description:
+    a parameter named like another plus `[]` makes generated clients (openapi-python-client) give up the operation,
+    as both names become one identifier."""
+    return Schema(one_of=[Schema(type=kind), Schema(type=OpenAPIType.ARRAY, items=Schema(type=kind))])
+
+
+_FILTER_SCHEMAS: Final = {
+    name: _one_or_several(OpenAPIType.INTEGER if kind == "integer" else OpenAPIType.STRING)
+    for name, kind, _description in documented_parameters()
+    if name in {param.name for param in FILTERS}
+}
+
 LIST: Final = Docs(
     operation_id="listMetadatas",
     parameters=query_parameters(
-        documented_parameters(),
+        [row for row in documented_parameters() if not row[0].endswith("[]")],
         schemas={
+            **_FILTER_SCHEMAS,
             "page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=1),
             # Above METADOCK_METADATAS_MAX_LIMIT it is clamped, never refused: no maximum to declare.
             "limit": Schema(type=OpenAPIType.INTEGER, minimum=1, default=10),

@@ -21,6 +21,13 @@ _PAGING: Final = {
     "page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=1),
     "per_page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=15),
 }
+# Bytes of any type. application/octet-stream is named as well (it is one of "any"): generated clients know bytes only
+# under that name (openapi-python-client skips a body or response that is only */*). Under */* no schema: the bytes
+# are whatever was captured, JSON included, which a checker would otherwise parse and hold against `string`.
+ANY_BYTES: Final = {
+    "application/octet-stream": OpenAPIMediaType(schema=BINARY),
+    "*/*": OpenAPIMediaType(schema=Schema()),
+}
 _BY_ID: Final = "$response.body#/data/id"
 _FIRST_ID: Final = "$response.body#/data/0/id"
 
@@ -48,7 +55,7 @@ CAPTURE: Final = Docs(
         # An empty body is a payload too (0 bytes).
         required=False,
         description="The payload's bytes, kept exactly, under the request's `Content-Type` (any type).",
-        content={"*/*": OpenAPIMediaType(schema=BINARY)},
+        content={"application/octet-stream": OpenAPIMediaType(schema=BINARY), "*/*": OpenAPIMediaType(schema=BINARY)},
     ),
     errors={
         422: "A missing or invalid flow id, or an unusable `Content-Type`; `errors` names each.",
@@ -89,7 +96,6 @@ _DOWNLOAD_HEADERS: Final[Headers] = {
     "Accept-Ranges": header(STRING, "`bytes`."),
     "Content-Disposition": header(STRING, '`attachment; filename="payload-<id>.<ext>"`.'),
 }
-_BYTES: Final = {"*/*": OpenAPIMediaType(schema=BINARY)}
 DOWNLOAD: Final = Docs(
     operation_id="downloadPayloadMetadata",
     parameters=[
@@ -108,7 +114,7 @@ DOWNLOAD: Final = Docs(
     ],
     responses={
         200: OpenAPIResponse(
-            description="The payload's bytes exactly as captured.", headers=_DOWNLOAD_HEADERS, content=_BYTES
+            description="The payload's bytes exactly as captured.", headers=_DOWNLOAD_HEADERS, content=ANY_BYTES
         ),
         206: OpenAPIResponse(
             description="The range asked for.",
@@ -116,7 +122,7 @@ DOWNLOAD: Final = Docs(
                 **_DOWNLOAD_HEADERS,
                 "Content-Range": header(STRING, "`bytes <first>-<last>/<size>`."),
             },
-            content=_BYTES,
+            content=ANY_BYTES,
         ),
         304: OpenAPIResponse(
             description="`If-None-Match` names the payload's ETag: the client's copy is current.",

@@ -94,10 +94,10 @@ def text(max_length: int | None = None, *, blank: bool = True, min_length: int |
 class BodyRules:
     """What a request body's validation enforces beyond the types Litestar reads from its struct: each property's
     full schema (built from the constants the service checks against, so that the two cannot drift apart), and
-    alternatives of required properties."""
+    the properties of which at least one is required."""
 
     properties: Mapping[str, Schema | Reference] = field(default_factory=dict)
-    any_of: Sequence[Schema] = ()
+    at_least_one_of: Sequence[str] = ()
 
 
 def _apply_body_rules(schemas: Mapping[str, Schema | Reference], rules: Mapping[str, BodyRules]) -> None:
@@ -109,8 +109,12 @@ def _apply_body_rules(schemas: Mapping[str, Schema | Reference], rules: Mapping[
         if unknown:
             raise LookupError(f"{name} has no properties {sorted(unknown)}")
         component.properties = {**component.properties, **rule.properties}
-        if rule.any_of:
-            component.any_of = list(rule.any_of)
+        if rule.at_least_one_of:
+            # "Not all of them absent" rather than anyOf of alternatives: generated clients read an anyOf on an object
+            # as a union of several models, where `not` leaves the one model they make of the properties.
+            component.schema_not = Schema(
+                all_of=[Schema(schema_not=Schema(required=[name])) for name in rule.at_least_one_of]
+            )
 
 
 def parameter_schema(kind: str) -> Schema:

@@ -25,10 +25,20 @@ _EMAIL = Schema(
     pattern="^\\s*[^@\\s\\u0000]+@[^\\s\\u0000]+\\s*$",
     max_length=MAX_EMAIL,
 )
+# A boolean as Laravel's `boolean` rule reads one (true, false, 1, 0, "1", "0"), and "true" or "false" in any case:
+# what the body's decoding accepts for a `bool`, so what the document says.
+_BOOLEAN = Schema(
+    any_of=[
+        Schema(type=OpenAPIType.BOOLEAN),
+        Schema(type=OpenAPIType.INTEGER, enum=[0, 1]),  # not minimum and maximum, which 0.0 meets
+        Schema(type=OpenAPIType.STRING, pattern="^(0|1|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"),
+    ]
+)
 BODY_RULES = {
     "UserCreate": BodyRules(
         {"email": _EMAIL, "password": Schema(type=OpenAPIType.STRING, min_length=MIN_LENGTH, max_length=MAX_LENGTH)}
     ),
+    "UserUpdate": BodyRules({"disabled": _BOOLEAN}),
 }
 
 

@@ -6,27 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, post
-from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import JSONBody
 from msgspec import UNSET
 
 from metadock.kit.authentication import PUBLIC, ROLE, principal_of
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import AppError, Violation, validation_failed
-from metadock.kit.openapi import DOCS, BodyRules, Docs
+from metadock.kit.openapi import DOCS, BodyRules, Docs, text
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.users.schemas import LoginRequest, LoginResponse, MessageResponse
 from metadock.users.service import login_service
 
 LOGGED_IN = "You have successfully logged in."
-# The handler reads `username`, else `email`; the one it reads must not be empty. The password is checked, not
-# validated: any string is a (wrong) password, answered 401.
-_LOGIN_NAME = Schema(type=OpenAPIType.STRING, min_length=1)
+# The handler reads `username`, else `email`; the one it reads must not be empty, nor hold a NUL (no address does:
+# 422). The password is checked, not validated: any string is a (wrong) password, answered 401.
+_LOGIN_NAME = text(min_length=1)
 BODY_RULES = {
     "LoginRequest": BodyRules(
         {"username": _LOGIN_NAME, "email": _LOGIN_NAME},
-        any_of=[Schema(required=["username"]), Schema(required=["email"])],
+        at_least_one_of=("username", "email"),
     )
 }
 _LOGIN_DOCS = Docs(

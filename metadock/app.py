@@ -30,11 +30,14 @@ from metadock.kit.observability import cors_config, install
 from metadock.kit.openapi import complete_allow_headers, finish_document
 from metadock.kit.request import JsonSafeRequest
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
+from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
 from metadock.payloads.http import PayloadController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
 from metadock.settings import Settings, get_settings
+from metadock.users import http as users_http
+from metadock.users import login_http
 from metadock.users.http import UserController
 from metadock.users.login_http import login, logout
 from metadock.users.service import JwtResolver
@@ -113,7 +116,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Outermost, around Litestar's exception handling, so that every response gets a request id and its headers.
     install(app)
-    finish_document(app, components=[problem.components, laravel.components])
+    finish_document(
+        app,
+        components=[problem.components, laravel.components],
+        body_rules=[metadatas_openapi.BODY_RULES, users_http.BODY_RULES, login_http.BODY_RULES],
+    )
     complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))
     return app

@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -86,3 +87,19 @@ def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, timeout: 
 def printed_api_key(output: list[str]) -> str | None:
     keys = [line.split("API key: ", 1)[1].strip() for line in output if line.startswith("API key: ")]
     return keys[0] if keys else None
+
+
+@contextmanager
+def first_start(root: Path, database_url: str) -> Iterator[tuple[LiveServer, str]]:
+    """``metadock serve`` on an empty database (a PostgreSQL one emptied by the caller) with its payloads under
+    ``root``: the server and the admin API key its first start printed."""
+    with start_server(
+        {
+            "METADOCK_DATABASE_URL": database_url,
+            "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
+            "METADOCK_DATA_DIR": str(root),
+        }
+    ) as server:
+        key = printed_api_key(server.output)
+        assert key is not None, server.output
+        yield server, key

@@ -259,6 +259,12 @@ def test_a_taken_email_is_422(
         ({"disabled": True}, {"role": "writer", "disabled": True}),
         ({"role": "reader", "disabled": True}, {"role": "reader", "disabled": True}),
         ({}, {"role": "writer", "disabled": False}),
+        # Laravel's `boolean` rule takes 1, 0, "1", "0" for true and false (clients built on forms send them), and
+        # Metadock "true" and "false" as text too: the document's UserUpdate.disabled lists the same.
+        ({"disabled": 1}, {"role": "writer", "disabled": True}),
+        ({"disabled": "1"}, {"role": "writer", "disabled": True}),
+        ({"disabled": "TRUE"}, {"role": "writer", "disabled": True}),
+        ({"disabled": 0}, {"role": "writer", "disabled": False}),
     ],
 )
 def test_patching_a_user_changes_role_and_disabled(
@@ -273,7 +279,9 @@ def test_patching_a_user_changes_role_and_disabled(
     assert listed == updated
 
 
-@pytest.mark.parametrize("change", [{"role": "owner"}, {"disabled": "yes"}, []])
+@pytest.mark.parametrize(
+    "change", [{"role": "owner"}, {"disabled": "yes"}, {"disabled": 2}, {"disabled": 1.0}, {"disabled": None}, []]
+)
 def test_patching_with_invalid_values_is_422_and_changes_nothing(
     client: Client, tenant: TenantKeys, user_ada: UserAccount, change: Any
 ) -> None:

@@ -1,11 +1,13 @@
-"""schemathesis over the app's own OpenAPI document, both dialects, on SQLite and PostgreSQL, against a live server.
+"""schemathesis over the app's own OpenAPI document, both dialects, on SQLite and PostgreSQL, against a live server,
+with every check schemathesis has: the document is the truth about each answer, not only "no 5xx".
 
-- Every operation on its own: no input a client can send yields a 5xx.
+- Every operation on its own, with schema-valid and schema-violating data (positive and negative modes): no 5xx;
+  every status, content type, header and body as documented; valid data accepted, invalid data refused.
 - Stateful: the document's links (create -> get / update / delete of ``/metadatas/{uuid}``, capture -> get / meta /
-  download / delete of ``/api/v1/payload-metadata/{id}``) chain calls on the ids the server returned; no 5xx, and
-  every successful response matches its documented schema.
+  download / delete of ``/api/v1/payload-metadata/{id}``) chain calls on the ids the server returned, every check on.
 
-Bounded: a dozen examples per operation and a few short scenarios, so the whole file stays within ~30 s.
+A few (operation, check) pairs are excluded, each in BY_DESIGN with the reason; nothing else is.
+Bounded: a dozen examples per operation and a few short scenarios.
 """
 
 from __future__ import annotations
@@ -21,18 +23,18 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import Case
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis import Case, GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from metadock.app import create_app
 from metadock.settings import Settings
 from tests.conftest import _empty_postgres
-from tests.live import LiveServer, printed_api_key, start_server
+from tests.live import LiveServer, first_start
 
 # The document is generated from the code, so it can be loaded without a server; links as /openapi.json has them.
 _app = create_app(Settings(database_url="sqlite:///:memory:"))
 schema = schemathesis.openapi.from_dict(_app.openapi_schema.to_schema())
+schema.config.generation.update(modes=list(GenerationMode))
 LIVE: dict[str, tuple[LiveServer, str]] = {}
 DATABASES: dict[str, str] = {}
 
@@ -45,15 +47,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     else:
         database_url = request.getfixturevalue("postgres_url")
         _empty_postgres(database_url)  # the first start on an empty database prints the admin key
-    with start_server(
-        {
-            "METADOCK_DATABASE_URL": database_url,
-            "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
-            "METADOCK_DATA_DIR": str(root),
-        }
-    ) as server:
-        key = printed_api_key(server.output)
-        assert key is not None
+    with first_start(root, database_url) as (server, key):
         for index in range(1, 6):
             httpx.post(
                 f"{server.base_url}/api/v1/payload-metadata",
@@ -68,11 +62,34 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         DATABASES.pop("current", None)
 
 
+# (operationId, check) -> why the check cannot hold there. Everything else is checked everywhere.
+BY_DESIGN: dict[tuple[str, Any], str] = {
+    # A valid body may repeat a slug (or an email) that an earlier example created: refused as the dialect does
+    # (API Platform's UniqueEntity: 400 with a violation; Laravel's unique rule: 422), which the document says.
+    ("createMetadata", positive_data_acceptance): "a slug already used is a 400",
+    ("createUser", positive_data_acceptance): "an email already taken is a 422",
+    # The fuzzer's credential is an API key; logout ends login tokens only and answers an API key 400 (documented).
+    ("logout", positive_data_acceptance): "an API key cannot be logged out",
+    # A well-formed range may lie past the payload's end: 416, documented; the payload's size is data, not schema.
+    ("downloadPayloadMetadata", positive_data_acceptance): "a range past the end is a 416",
+    # Laravel reads page and per_page leniently (README: anything that is not a positive integer reads as 1, or as
+    # 15), so schema-violating values there are answered 200 by design; the item route accepts and ignores the
+    # list's parameters, as the Patchworks contract lists them there.
+    ("listPayloadMetadata", negative_data_rejection): "page and per_page are read, never refused",
+    ("getPayloadMetadata", negative_data_rejection): "the list's parameters are accepted and ignored",
+}
+
+
+def excluded_for(case: Case) -> list[Any]:
+    operation_id = case.operation.definition.raw.get("operationId")
+    return [check for (operation, check) in BY_DESIGN if operation == operation_id]
+
+
 @schema.parametrize()
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_input_yields_a_server_error(case: Case, live: tuple[LiveServer, str]) -> None:
+def test_every_operation_answers_as_documented(case: Case, live: tuple[LiveServer, str]) -> None:
     server, key = live
-    case.call_and_validate(base_url=server.base_url, headers={"Authorization": key}, checks=[not_a_server_error])
+    case.call_and_validate(base_url=server.base_url, headers={"Authorization": key}, excluded_checks=excluded_for(case))
 
 
 def test_the_published_document_links_creations_to_their_item_routes(live: tuple[LiveServer, str]) -> None:
@@ -87,21 +104,20 @@ def test_the_published_document_links_creations_to_their_item_routes(live: tuple
     assert set(capture) == {"GetPayloadMetadata", "GetPayloadMetadataMeta", "DownloadPayloadMetadata", "DeletePayload"}
 
 
-def successful_response_conforms(ctx: Any, response: Any, case: Case) -> bool | None:
-    """The documented schema is the contract for successes; Litestar documents its own 400 shape, not the dialects'
-    error bodies (those are asserted in tests/test_errors.py and tests/test_hostile_input.py)."""
-    if response.status_code >= 300:
-        return None
-    return response_schema_conformance(ctx, response, case)
-
-
 class OwnApiStateMachine(schema.as_state_machine()):  # type: ignore[misc]
     def get_call_kwargs(self, case: Case) -> dict[str, Any]:
         server, key = LIVE["current"]
         return {"base_url": server.base_url, "headers": {"Authorization": key}}
 
     def validate_response(self, response: Any, case: Case, additional_checks: Any = None, **kwargs: Any) -> None:
-        case.validate_response(response, checks=[not_a_server_error, successful_response_conforms])
+        # As schemathesis' own state machine validates (its recorder lets the stateful checks see earlier steps).
+        case.validate_response(
+            response,
+            additional_checks=additional_checks,
+            excluded_checks=excluded_for(case),
+            transport_kwargs=kwargs or None,
+            recorder=getattr(self, "recorder", None),
+        )
 
     def teardown(self) -> None:
         """Each scenario starts from the same data: Hypothesis replays a scenario's choices and requires the same
@@ -128,7 +144,7 @@ def forget_what_scenarios_created(database_url: str) -> None:
     asyncio.run(run())
 
 
-def test_stateful_scenarios_follow_the_links_without_a_server_error(live: tuple[LiveServer, str]) -> None:
+def test_stateful_scenarios_follow_the_links_and_answer_as_documented(live: tuple[LiveServer, str]) -> None:
     OwnApiStateMachine.run(
         settings=settings(
             max_examples=15, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)

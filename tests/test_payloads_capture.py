@@ -113,6 +113,12 @@ def test_capture_keeps_every_flow_id_given(client: TestClient[object], tenant: T
     assert type(record["flow_version_id"]) is int
 
 
+def test_the_largest_flow_id_the_document_allows_is_kept(client: TestClient[object], tenant: TenantKeys) -> None:
+    """2**63 - 1 has 19 digits: read as the in-range integer it is, not refused as "not an integer"."""
+    record = capture_payload(client, tenant.headers(), flow_run_id=2**63 - 1, flow_step_id=1)
+    assert record["flow_run_id"] == 2**63 - 1
+
+
 def test_flow_log_id_is_null_when_not_given(client: TestClient[object], tenant: TenantKeys) -> None:
     record = capture_payload(client, tenant.headers(), flow_run_id=1, flow_step_id=2)
     assert record["flow_log_id"] is None
@@ -181,6 +187,10 @@ def test_store_reference_is_an_opaque_key_never_steered_by_the_client(
         (
             {"flow_run_id": "1", "flow_step_id": "1", "flow_log_id": "0"},
             {"flow_log_id": ["The flow log id field must be at least 1."]},
+        ),
+        (
+            {"flow_run_id": str(2**63), "flow_step_id": "1"},
+            {"flow_run_id": [f"The flow run id field must not be greater than {2**63 - 1}."]},
         ),
     ],
 )

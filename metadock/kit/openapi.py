@@ -77,6 +77,44 @@ Headers = dict[str, OpenAPIHeader | Reference]
 STRING: Final = Schema(type=OpenAPIType.STRING)
 INTEGER: Final = Schema(type=OpenAPIType.INTEGER)
 BINARY: Final = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+# No NUL character anywhere (PostgreSQL can store none); and, for NOT_BLANK, something besides whitespace too (the
+# services' "should not be blank", which strips what str.isspace() calls space, as the regex's \s does).
+NO_NUL: Final = "^[^\\u0000]*$"
+NOT_BLANK: Final = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def text(max_length: int | None = None, *, blank: bool = True, min_length: int | None = None) -> Schema:
+    """A string as a service validates it: no NUL, not blank unless ``blank``, at most ``max_length`` characters."""
+    return Schema(
+        type=OpenAPIType.STRING, pattern=NO_NUL if blank else NOT_BLANK, max_length=max_length, min_length=min_length
+    )
+
+
+@dataclass(frozen=True)
+class BodyRules:
+    """What a request body's validation enforces beyond the types Litestar reads from its struct: each property's
+    full schema (built from the constants the service checks against, so that the two cannot drift apart), and
+    the properties of which at least one is required."""
+
+    properties: Mapping[str, Schema | Reference] = field(default_factory=dict)
+    at_least_one_of: Sequence[str] = ()
+
+
+def _apply_body_rules(schemas: Mapping[str, Schema | Reference], rules: Mapping[str, BodyRules]) -> None:
+    for name, rule in rules.items():
+        component = schemas[name]
+        if not isinstance(component, Schema) or component.properties is None:
+            raise LookupError(f"{name} is not an object schema in the document")
+        unknown = set(rule.properties) - set(component.properties)
+        if unknown:
+            raise LookupError(f"{name} has no properties {sorted(unknown)}")
+        component.properties = {**component.properties, **rule.properties}
+        if rule.at_least_one_of:
+            # "Not all of them absent" rather than anyOf of alternatives: generated clients read an anyOf on an object
+            # as a union of several models, where `not` leaves the one model they make of the properties.
+            component.schema_not = Schema(
+                all_of=[Schema(schema_not=Schema(required=[name])) for name in rule.at_least_one_of]
+            )
 
 
 def parameter_schema(kind: str) -> Schema:
@@ -188,8 +226,13 @@ def complete_allow_headers(app: Litestar) -> None:
             route.methods = {HttpMethod(method) for method in node.asgi_handlers if method in _HTTP_METHODS}
 
 
-def finish_document(app: Litestar, components: Sequence[Callable[[], dict[str, Schema]]] = ()) -> None:
-    """Rewrite the app's (cached) OpenAPI model once, from each route's :class:`Docs` and dialect."""
+def finish_document(
+    app: Litestar,
+    components: Sequence[Callable[[], dict[str, Schema]]] = (),
+    body_rules: Sequence[Mapping[str, BodyRules]] = (),
+) -> None:
+    """Rewrite the app's (cached) OpenAPI model once, from each route's :class:`Docs` and dialect, and the request
+    bodies' :class:`BodyRules` (component name -> rules)."""
     document = app.openapi_schema
     schemas: dict[str, Schema] = {}
     for make in components:
@@ -197,6 +240,8 @@ def finish_document(app: Litestar, components: Sequence[Callable[[], dict[str, S
     existing = document.components if isinstance(document.components, Components) else Components()
     existing.schemas = {**(existing.schemas or {}), **schemas}
     existing.security_schemes = dict(SECURITY_SCHEMES)
+    for rules in body_rules:
+        _apply_body_rules(existing.schemas, rules)
     document.components = existing
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or document.paths is None or route.path_format not in document.paths:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 
-from metadock.kit.openapi import INTEGER, STRING, Docs, header, query_parameters
-from metadock.metadatas.query import documented_parameters
+from metadock.kit.openapi import INTEGER, NO_NUL, STRING, BodyRules, Docs, header, query_parameters, text
+from metadock.metadatas import query
+from metadock.metadatas.query import FILTERS, documented_parameters
+from metadock.metadatas.service import MAX_LOCALE, MAX_TEXT
 
 # The seed's examples (digitalstate-metadata.md), word for word.
 _ITEM: Final[dict[str, Any]] = {
@@ -51,15 +53,58 @@ _BODY_ERRORS: Final = {
 }
 _LINK_ID: Final = "$response.body#/uuid"
 
+
+def _one_or_several(one: Schema) -> Schema:
+    """A filter takes one value or, repeated (`id=1&id=2`, form style exploded), several: any of them matches. The
+    API Platform spelling `id[]=1&id[]=2` means the same and stays out of the document, in the filter's description:
+    a parameter named like another plus `[]` makes generated clients (openapi-python-client) give up the operation,
+    as both names become one identifier."""
+    return Schema(one_of=[one, Schema(type=OpenAPIType.ARRAY, items=one)])
+
+
+# What query.parse_list_query accepts, value by value.
+_ID: Final = Schema(type=OpenAPIType.INTEGER, minimum=query.MIN_ID, maximum=query.MAX_ID)
+_UUID: Final = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID)
+_FILTER_VALUES: Final = {"id": _ID, "uuid": _UUID, "ownerUuid": _UUID}
+_FILTER_SCHEMAS: Final = {param.name: _one_or_several(_FILTER_VALUES.get(param.name, text())) for param in FILTERS}
+_DATE: Final = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME)
+_DIRECTION: Final = Schema(type=OpenAPIType.STRING, pattern="^\\s*([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc])\\s*$")
+_QUERY_SCHEMAS: Final = {
+    **_FILTER_SCHEMAS,
+    **{f"{field}[{op}]": _DATE for field in query.DATE_FIELDS for op in query.DATE_OPS},
+    **{f"order[{name}]": _DIRECTION for name in query.ORDER_FIELDS},
+    "page": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=query.MAX_PAGE, default=1),
+    # Above METADOCK_METADATAS_MAX_LIMIT it is clamped, never refused: no maximum to declare.
+    "limit": Schema(type=OpenAPIType.INTEGER, minimum=1, default=10),
+}
+
+# What MetadataService.create / update check, from the constants they check against.
+_OWNER_UUID: Final = Schema(one_of=[_UUID, Schema(type=OpenAPIType.NULL)])
+_TITLE: Final = Schema(
+    type=OpenAPIType.OBJECT,
+    min_properties=1,
+    property_names=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_LOCALE, pattern=NO_NUL),
+    additional_properties=text(MAX_TEXT),
+)
+_BODY: Final = {
+    "owner": text(MAX_TEXT, blank=False),
+    "slug": text(MAX_TEXT, blank=False),
+    "type": text(MAX_TEXT, blank=False),
+    "title": _TITLE,
+    "uuid": _UUID,
+    "ownerUuid": _OWNER_UUID,
+}
+# An update reads and ignores `uuid` (a resource's uuid never changes): any string goes there.
+BODY_RULES: Final = {
+    "MetadataCreate": BodyRules(_BODY),
+    "MetadataUpdate": BodyRules({name: schema for name, schema in _BODY.items() if name != "uuid"}),
+}
+
+
 LIST: Final = Docs(
     operation_id="listMetadatas",
     parameters=query_parameters(
-        documented_parameters(),
-        schemas={
-            "page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=1),
-            # Above METADOCK_METADATAS_MAX_LIMIT it is clamped, never refused: no maximum to declare.
-            "limit": Schema(type=OpenAPIType.INTEGER, minimum=1, default=10),
-        },
+        [row for row in documented_parameters() if not row[0].endswith("[]")], schemas=_QUERY_SCHEMAS
     ),
     errors={400: "An invalid value of a known parameter, or an order on an unknown property; the violation names it."},
     success_headers={

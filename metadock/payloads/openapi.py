@@ -8,7 +8,8 @@ from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, RequestBody, Schema
 
 from metadock.kit.openapi import BINARY, INTEGER, STRING, Docs, Headers, header, parameter_schema, query_parameters
-from metadock.payloads.query import documented_parameters
+from metadock.payloads import capture
+from metadock.payloads.query import PAYLOAD_QUERY, documented_parameters
 
 _NOT_FOUND: Final = {404: "No payload with this id in the caller's tenant (or the id is not a positive integer)."}
 # The Patchworks contract lists 403 on its reads; every Metadock role may read, so Metadock never sends it there.
@@ -21,12 +22,23 @@ _PAGING: Final = {
     "page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=1),
     "per_page": Schema(type=OpenAPIType.INTEGER, minimum=1, default=15),
 }
+# Bytes of any type. application/octet-stream is named as well (it is one of "any"): generated clients know bytes only
+# under that name (openapi-python-client skips a body or response that is only */*). Under */* no schema: the bytes
+# are whatever was captured, JSON included, which a checker would otherwise parse and hold against `string`.
+ANY_BYTES: Final = {
+    "application/octet-stream": OpenAPIMediaType(schema=BINARY),
+    "*/*": OpenAPIMediaType(schema=Schema()),
+}
+# laravel.query._parse_sort: comma-separated allowed fields, each maybe after "-", spaces and empty parts ignored.
+_SORT_FIELD: Final = "\\s*(-?(" + "|".join(PAYLOAD_QUERY.sorts) + "))?\\s*"
+_SORT: Final = Schema(type=OpenAPIType.STRING, pattern=f"^{_SORT_FIELD}(,{_SORT_FIELD})*$")
+_LIST_SCHEMAS: Final = {**_PAGING, "sort": _SORT}  # on the item route, where it is ignored, any sort goes
 _BY_ID: Final = "$response.body#/data/id"
 _FIRST_ID: Final = "$response.body#/data/0/id"
 
 LIST: Final = Docs(
     operation_id="listPayloadMetadata",
-    parameters=query_parameters(_LIST_PARAMETERS, schemas=_PAGING),
+    parameters=query_parameters(_LIST_PARAMETERS, schemas=_LIST_SCHEMAS),
     errors={400: "A filter or sort that is not allowed, or more than 500 values in one filter.", **_CONTRACT_403},
     # The first record: a way in for clients that did not capture the payloads they read.
     links={
@@ -37,18 +49,23 @@ LIST: Final = Docs(
     link_parameter="payload_metadatum",
 )
 
+_FLOW_ID: Final = Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=capture.MAX_ID)
 CAPTURE_PARAMETERS: Final = [
     (name, "positive integer", f"The flow's {name.removesuffix('_id').replace('_', ' ')} id.")
     for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id")
 ]
 CAPTURE: Final = Docs(
     operation_id="capturePayload",
-    parameters=query_parameters(CAPTURE_PARAMETERS, required=("flow_run_id", "flow_step_id")),
+    parameters=query_parameters(
+        CAPTURE_PARAMETERS,
+        required=("flow_run_id", "flow_step_id"),
+        schemas={name: _FLOW_ID for name, _kind, _description in CAPTURE_PARAMETERS},
+    ),
     request_body=RequestBody(
         # An empty body is a payload too (0 bytes).
         required=False,
         description="The payload's bytes, kept exactly, under the request's `Content-Type` (any type).",
-        content={"*/*": OpenAPIMediaType(schema=BINARY)},
+        content={"application/octet-stream": OpenAPIMediaType(schema=BINARY), "*/*": OpenAPIMediaType(schema=BINARY)},
     ),
     errors={
         422: "A missing or invalid flow id, or an unusable `Content-Type`; `errors` names each.",
@@ -89,7 +106,6 @@ _DOWNLOAD_HEADERS: Final[Headers] = {
     "Accept-Ranges": header(STRING, "`bytes`."),
     "Content-Disposition": header(STRING, '`attachment; filename="payload-<id>.<ext>"`.'),
 }
-_BYTES: Final = {"*/*": OpenAPIMediaType(schema=BINARY)}
 DOWNLOAD: Final = Docs(
     operation_id="downloadPayloadMetadata",
     parameters=[
@@ -108,7 +124,7 @@ DOWNLOAD: Final = Docs(
     ],
     responses={
         200: OpenAPIResponse(
-            description="The payload's bytes exactly as captured.", headers=_DOWNLOAD_HEADERS, content=_BYTES
+            description="The payload's bytes exactly as captured.", headers=_DOWNLOAD_HEADERS, content=ANY_BYTES
         ),
         206: OpenAPIResponse(
             description="The range asked for.",
@@ -116,7 +132,7 @@ DOWNLOAD: Final = Docs(
                 **_DOWNLOAD_HEADERS,
                 "Content-Range": header(STRING, "`bytes <first>-<last>/<size>`."),
             },
-            content=_BYTES,
+            content=ANY_BYTES,
         ),
         304: OpenAPIResponse(
             description="`If-None-Match` names the payload's ETag: the client's copy is current.",

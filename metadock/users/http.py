@@ -5,16 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import UNSET
 
 from metadock.api_keys.http import ADMIN_ONLY, BODY_ERRORS, time_text
 from metadock.kit.authentication import principal_of
-from metadock.kit.openapi import DOCS, Docs
+from metadock.kit.openapi import DOCS, BodyRules, Docs
 from metadock.kit.unit_of_work import RequestUnitOfWork
+from metadock.users.passwords import MAX_LENGTH, MIN_LENGTH
 from metadock.users.schemas import UserCreate, UserEnvelope, UserList, UserOut, UserUpdate
-from metadock.users.service import User, UserService
+from metadock.users.service import MAX_EMAIL, User, UserService
+
+# What UserService.create checks (email_problem, passwords.password_problem): one "@" with something before it and
+# after it, no space or NUL inside (around it is trimmed), at most MAX_EMAIL characters; the password's length.
+_EMAIL = Schema(
+    type=OpenAPIType.STRING,
+    pattern="^\\s*[^@\\s\\u0000]+@[^\\s\\u0000]+\\s*$",
+    max_length=MAX_EMAIL,
+)
+# A boolean as Laravel's `boolean` rule reads one (true, false, 1, 0, "1", "0"), and "true" or "false" in any case:
+# what the body's decoding accepts for a `bool`, so what the document says.
+_BOOLEAN = Schema(
+    any_of=[
+        Schema(type=OpenAPIType.BOOLEAN),
+        Schema(type=OpenAPIType.INTEGER, enum=[0, 1]),  # not minimum and maximum, which 0.0 meets
+        Schema(type=OpenAPIType.STRING, pattern="^(0|1|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"),
+    ]
+)
+BODY_RULES = {
+    "UserCreate": BodyRules(
+        {"email": _EMAIL, "password": Schema(type=OpenAPIType.STRING, min_length=MIN_LENGTH, max_length=MAX_LENGTH)}
+    ),
+    "UserUpdate": BodyRules({"disabled": _BOOLEAN}),
+}
 
 
 def _user_out(user: User) -> UserOut:

@@ -12,13 +12,22 @@ from msgspec import UNSET
 from metadock.kit.authentication import PUBLIC, ROLE, principal_of
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import AppError, Violation, validation_failed
-from metadock.kit.openapi import DOCS, Docs
+from metadock.kit.openapi import DOCS, BodyRules, Docs, text
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.users.schemas import LoginRequest, LoginResponse, MessageResponse
 from metadock.users.service import login_service
 
 LOGGED_IN = "You have successfully logged in."
+# The handler reads `username`, else `email`; the one it reads must not be empty, nor hold a NUL (no address does:
+# 422). The password is checked, not validated: any string is a (wrong) password, answered 401.
+_LOGIN_NAME = text(min_length=1)
+BODY_RULES = {
+    "LoginRequest": BodyRules(
+        {"username": _LOGIN_NAME, "email": _LOGIN_NAME},
+        at_least_one_of=("username", "email"),
+    )
+}
 _LOGIN_DOCS = Docs(
     # One handler, three paths: each path its own operation.
     {"/fabric/api/login": "login", "/fabric/api/v1/login": "loginFabricV1", "/api/v1/login": "loginApiV1"},
@@ -64,7 +73,7 @@ async def login(
     return LoginResponse(message=LOGGED_IN, token=outcome.token, expires_in=outcome.expires_in)
 
 
-@post("/fabric/api/logout", opt={ROLE: Role.READER, DOCS: Docs("logout")}, status_code=200, tags=["Authentication"])
+@post("/fabric/api/logout", opt={ROLE: Role.READER, DOCS: _LOGOUT_DOCS}, status_code=200, tags=["Authentication"])
 async def logout(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> MessageResponse:
     """Revoke the presented token until it would have expired."""
     await login_service(runtime_of(request), await unit.connection()).logout(principal_of(request))

@@ -23,6 +23,8 @@ MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a signed 64-bit o
 
 _FILTER_PARAM = re.compile(r"^filter\[(?P<name>[^\[\]]*)\]$")
 _INTEGER = re.compile(r"^[ \t]*[+-]?[0-9]{1,18}[ \t]*$")  # not \s, which admits characters int() refuses
+# A bounded integer is compared with its bounds, so 19 digits may be read: up to 2**63 - 1 is a flow id.
+_BOUNDED_INTEGER = re.compile(r"^[ \t]*[+-]?[0-9]{1,19}[ \t]*$")
 # PHP's intval(): optional leading whitespace and sign, then digits; whatever follows is ignored.
 _LEADING_INTEGER = re.compile(r"^[ \t\n\r\v\f]*(?P<sign>[+-]?)(?P<digits>[0-9]+)")
 # An id no row can have: what an exact filter whose values are all non-integers compares against.
@@ -44,7 +46,7 @@ def _attribute(name: str) -> str:
 
 def parse_bounded_int(name: str, raw: str, *, minimum: int, maximum: int, violations: list[Violation]) -> int | None:
     """Laravel's ``integer|min:..|max:..`` rules, with Laravel's messages."""
-    if not _INTEGER.match(raw):
+    if not _BOUNDED_INTEGER.match(raw):
         violations.append(Violation(name, f"The {_attribute(name)} field must be an integer."))
         return None
     value = int(raw)

@@ -285,11 +285,10 @@ def test_a_term_of_three_characters_or_more_is_looked_up_in_the_index(database_u
 
 
 @pytest.mark.usefixtures("many_titles")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL chooses between indexes by cost
 def test_on_sqlite_few_candidates_are_read_by_id_and_many_are_checked_during_the_walk(
     database_url: str, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL chooses between its indexes by cost itself")
     few = _plan_of_title_search(database_url, tenant, "centauri")
     assert "SEARCH metadatas USING INTEGER PRIMARY KEY (rowid=?)" in few, few
     assert "USING INDEX ix_metadatas_tenant" not in few, few

@@ -86,7 +86,8 @@ def _insert_counted_statement() -> Any:
     in no set order. The upsert takes the same row lock as on its own, so concurrent captures still add up exactly."""
     counted = _add_to_total_statement(postgresql).returning(payload_counts.c.tenant_id).cte("counted")
     names = [column.key for column in _c if column.key != "id"]
-    row = select(*(bindparam(name, type_=_c[name].type) for name in names)).select_from(counted)
+    # A column left out of the parameters is NULL, as in ``_INSERT`` (every NOT NULL column is always given).
+    row = select(*(bindparam(name, None, type_=_c[name].type, required=False) for name in names)).select_from(counted)
     return insert(payload_metadata).from_select(names, row).returning(*_SHOWN)
 
 

@@ -8,7 +8,6 @@ rerun finishes what an interrupted run began. Every job is safe to run while the
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +17,6 @@ from metadock.payloads.repository import PayloadMaintenanceRepository
 from metadock.payloads.store import PayloadStore
 
 BATCH = 500
-# Store deletions in flight at once: a batch's bytes go in a few round trips' time, not one after the other.
-PARALLEL_DELETES = 32
 # Bytes younger than this may belong to a capture whose record is about to be written: never call them orphans.
 IN_FLIGHT_GRACE = dt.timedelta(minutes=15)
 STALE_UPLOAD_AGE = dt.timedelta(hours=6)
@@ -42,14 +39,14 @@ async def _drop_captured_before(database: Database, store: PayloadStore, cutoff:
         async with database.transaction() as connection:
             batch = await PayloadMaintenanceRepository(connection).drop_expired_batch(cutoff, batch_size, _now())
         if not batch:
-            return pruned
-        await _delete_bytes(store, [row["store_key"] for row in batch])
+            # An empty batch is not the end when every row it chose was deleted or dropped by someone else while
+            # the statement ran (PostgreSQL's UPDATE re-checks them, and skips them): ask again.
+            async with database.transaction() as connection:
+                if not await PayloadMaintenanceRepository(connection).any_live_before(cutoff):
+                    return pruned
+            continue
+        await store.delete_many([row["store_key"] for row in batch])
         pruned += len(batch)
-
-
-async def _delete_bytes(store: PayloadStore, keys: list[str]) -> None:
-    for start in range(0, len(keys), PARALLEL_DELETES):
-        await asyncio.gather(*(store.delete(key) for key in keys[start : start + PARALLEL_DELETES]))
 
 
 async def prune_records(
@@ -81,7 +78,7 @@ async def prune_records(
         # Byte retention marks records before it removes their bytes: if it was interrupted in between, those
         # bytes are still there, and once the record is gone nothing would ever name them again (removing a
         # missing object succeeds). Too large or vanished payloads never had bytes.
-        await _delete_bytes(store, [row["store_key"] for row in batch if row["dropped_reason"] == "expired"])
+        await store.delete_many([row["store_key"] for row in batch if row["dropped_reason"] == "expired"])
         async with database.transaction() as connection:
             deleted += await PayloadMaintenanceRepository(connection).delete_dropped(row["id"] for row in batch)
         if after_batch is not None:

@@ -185,6 +185,10 @@ class PayloadMaintenanceRepository:
         )
         return await self.connection.fetch_all(statement)
 
+    async def any_live_before(self, cutoff: dt.datetime) -> bool:
+        statement = select(_c.id).where(_c.dropped.is_(False), _c.created_at < cutoff).limit(1)
+        return await self.connection.scalar(statement) is not None
+
     async def dropped_before(self, cutoff: dt.datetime, limit: int) -> list[Any]:
         """Up to ``limit`` dropped records captured before ``cutoff``, oldest first: the next batch record retention
         deletes (over the ``(dropped, created_at)`` index; records are dropped before they are deleted)."""

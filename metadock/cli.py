@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import sys
 import threading
@@ -80,22 +81,41 @@ def main() -> None:
     """Metadock: metadata and payloads of an integration platform, over DigitalState and Patchworks APIs."""
 
 
+async def _apply_retention(
+    database: Database, store: PayloadStore, *, bytes_days: int, records_days: int | None
+) -> tuple[int, int]:
+    """Both retentions: payload bytes past ``bytes_days`` (0: kept), records past ``records_days`` (None: kept)."""
+    from metadock.payloads import maintenance
+
+    started = dt.datetime.now(dt.UTC)
+    pruned = await maintenance.prune(database, store, older_than_days=bytes_days) if bytes_days else 0
+    deleted = 0
+    if records_days is not None:
+        deleted = await maintenance.prune_records(database, store, older_than_days=records_days, started=started)
+    return pruned, deleted
+
+
+def _configured_record_days() -> int | None:
+    return get_settings().record_retention_days or None  # 0 in the setting keeps records forever
+
+
 def _prune_periodically(every_seconds: int) -> None:
     """Retention pruning in the serving process's own thread, so one job runs however many workers serve."""
-
-    from metadock.payloads import maintenance
 
     def loop() -> None:
         while True:
             time.sleep(every_seconds)
             try:
-                pruned = _with_store(
-                    lambda database, store: maintenance.prune(
-                        database, store, older_than_days=get_settings().payload_retention_days
+                pruned, deleted = _with_store(
+                    lambda database, store: _apply_retention(
+                        database,
+                        store,
+                        bytes_days=get_settings().payload_retention_days,
+                        records_days=_configured_record_days(),
                     )
                 )
-                if pruned:
-                    logger.info("pruned %d expired payloads", pruned)
+                if pruned or deleted:
+                    logger.info("pruned %d expired payloads, deleted %d expired records", pruned, deleted)
             except Exception:
                 logger.exception("periodic prune failed; retrying at the next period")
 
@@ -176,6 +196,21 @@ def db_upgrade() -> None:
     """Apply every pending migration."""
     _upgrade()
     click.echo("Database is up to date.")
+
+
+@db.command("vacuum")
+def db_vacuum() -> None:
+    """Rewrite the database compactly (SQLite: also switches an older file to incremental space reclaiming)."""
+
+    async def run() -> None:
+        database = Database(get_settings().database_url)
+        try:
+            await database.vacuum()
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    click.echo("Database vacuumed.")
 
 
 @main.group()
@@ -294,16 +329,29 @@ def payloads() -> None:
 
 @payloads.command("prune")
 @click.option("--older-than", "older_than", type=click.IntRange(1), default=None, help="Days; default: the retention.")
-def payloads_prune(older_than: int | None) -> None:
-    """Remove the bytes of payloads older than the retention and mark their records dropped (expired)."""
-    from metadock.payloads import maintenance
-
-    days = older_than or get_settings().payload_retention_days
-    if not days:
+@click.option(
+    "--records-older-than",
+    "records_older_than",
+    type=click.IntRange(0),
+    default=None,
+    help="Days; delete records (and bytes) older than this; 0: every record captured before the command started. "
+    "Default: the record retention.",
+)
+def payloads_prune(older_than: int | None, records_older_than: int | None) -> None:
+    """Remove the bytes of payloads older than the retention and mark their records dropped (expired); delete the
+    records older than the record retention."""
+    bytes_days = older_than or get_settings().payload_retention_days
+    records_days = records_older_than if records_older_than is not None else _configured_record_days()
+    if not bytes_days and records_days is None:
         click.echo("Retention is 0 (keep forever): nothing to prune.")
         return
-    pruned = _with_store(lambda database, store: maintenance.prune(database, store, older_than_days=days))
-    click.echo(f"Pruned {pruned} payloads older than {days} days.")
+    pruned, deleted = _with_store(
+        lambda database, store: _apply_retention(database, store, bytes_days=bytes_days, records_days=records_days)
+    )
+    if bytes_days:
+        click.echo(f"Pruned {pruned} payloads older than {bytes_days} days.")
+    if records_days is not None:
+        click.echo(f"Deleted {deleted} records older than {records_days} days.")
 
 
 @payloads.command("fsck")

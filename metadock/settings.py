@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     metadatas_max_limit: int = Field(default=100, ge=1)
     max_payload_bytes: int = Field(default=100 * MIB, ge=0)
     payload_retention_days: int = Field(default=30, ge=0)
+    # Records (not only their bytes) older than this are deleted; 0 keeps them forever.
+    record_retention_days: int = Field(default=0, ge=0)
 
     database_pool_size: int = Field(default=10, ge=1)
 

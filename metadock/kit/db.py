@@ -116,6 +116,9 @@ def _configure_sqlite(engine: Engine) -> None:
         # implicit, statement-sniffing BEGIN.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Before anything creates a table: a new database keeps a map of free pages, so that pruning can hand them
+        # back to the file system (``reclaim_free_pages``). An existing database ignores it until ``vacuum``.
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
@@ -128,6 +131,10 @@ def _configure_sqlite(engine: Engine) -> None:
         driver = connection.connection.driver_connection
         assert driver is not None  # a connection that is beginning a transaction is open
         driver.execute("BEGIN")
+
+
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+RECLAIM_STEP_PAGES = 2048  # 8 MiB of 4 KiB pages per write transaction
 
 
 class _RolledBack(Exception):
@@ -284,6 +291,45 @@ class Database:
         assert self._async is not None
         async with self._async.begin() as connection:
             await connection.run_sync(function)
+
+    async def reclaim_free_pages(self, *, pages_per_step: int = RECLAIM_STEP_PAGES) -> int:
+        """SQLite with ``auto_vacuum=INCREMENTAL``: give the file's free pages back to the file system, a few
+        thousand per write transaction so that serving writers interleave; return how many were freed. A no-op on
+        PostgreSQL (autovacuum makes deleted rows' space reusable) and on a database created without the setting
+        (``vacuum`` converts it)."""
+        if self._sync is None:
+            return 0
+        freed = 0
+        while True:
+            with self._sync.connect() as connection:
+                driver: Any = connection.connection.driver_connection
+                free = int(driver.execute("PRAGMA freelist_count").fetchone()[0])
+                if not free or int(driver.execute("PRAGMA auto_vacuum").fetchone()[0]) != _INCREMENTAL:
+                    # The file shrinks when the WAL's frames reach it. PASSIVE waits for no one (TRUNCATE would hold
+                    # the write lock while waiting for readers); what it cannot copy now, the next checkpoint does.
+                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    return freed
+                # Each step is one statement: it takes the write lock (waiting behind others) and commits alone.
+                # The rows must be fetched: the pragma frees one page per row it returns.
+                driver.execute(f"PRAGMA incremental_vacuum({int(pages_per_step)})").fetchall()
+                freed += min(free, pages_per_step)
+            await asyncio.sleep(0)  # let the serving loop in between steps
+
+    async def vacuum(self) -> None:
+        """Rewrite the database compactly. SQLite: the whole file is rebuilt (and switched to
+        ``auto_vacuum=INCREMENTAL``); it blocks writers for its duration and needs free disk space as large as the
+        file. PostgreSQL: a plain ``VACUUM (ANALYZE)``, which runs alongside reads and writes."""
+        if self._sync is not None:
+            with self._sync.connect() as connection:
+                driver: Any = connection.connection.driver_connection
+                driver.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                driver.execute("VACUUM")
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            return
+        assert self._async is not None
+        async with self._async.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("VACUUM (ANALYZE)"))
 
     async def ping(self) -> bool:
         try:

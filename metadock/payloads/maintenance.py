@@ -1,13 +1,15 @@
 """Operator jobs over every tenant: retention pruning and store/database consistency checks.
 
 Each batch is its own transaction, committed before any bytes are removed, so interrupting a job at any point
-leaves at worst orphaned bytes (found by ``fsck``), never a live record without bytes. Both jobs are safe to run
-while the server serves and to rerun.
+leaves at worst orphaned bytes (found by ``fsck``), never a live record without bytes. Record retention deletes only
+records already dropped, after removing their bytes again (an interrupted byte prune may have left some), so its
+rerun finishes what an interrupted run began. Every job is safe to run while the server serves and to rerun.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from metadock.kit.db import Database
@@ -28,16 +30,61 @@ async def prune(database: Database, store: PayloadStore, *, older_than_days: int
     """Drop (reason ``expired``) the payloads captured more than ``older_than_days`` ago; returns how many."""
     if older_than_days <= 0:
         return 0
-    cutoff = _now() - dt.timedelta(days=older_than_days)
+    return await _drop_captured_before(database, store, _now() - dt.timedelta(days=older_than_days), batch_size)
+
+
+async def _drop_captured_before(database: Database, store: PayloadStore, cutoff: dt.datetime, batch_size: int) -> int:
     pruned = 0
     while True:
         async with database.transaction() as connection:
             batch = await PayloadMaintenanceRepository(connection).drop_expired_batch(cutoff, batch_size, _now())
         if not batch:
-            return pruned
-        for row in batch:
-            await store.delete(row["store_key"])
+            # An empty batch is not the end when every row it chose was deleted or dropped by someone else while
+            # the statement ran (PostgreSQL's UPDATE re-checks them, and skips them): ask again.
+            async with database.transaction() as connection:
+                if not await PayloadMaintenanceRepository(connection).any_live_before(cutoff):
+                    return pruned
+            continue
+        await store.delete_many([row["store_key"] for row in batch])
         pruned += len(batch)
+
+
+async def prune_records(
+    database: Database,
+    store: PayloadStore,
+    *,
+    older_than_days: int,
+    started: dt.datetime | None = None,
+    batch_size: int = BATCH,
+    after_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Delete the records captured more than ``older_than_days`` before ``started`` (default: now; ``0`` days: every
+    record captured before it), with their bytes; returns how many records went.
+
+    Live ones are dropped first, their bytes removed, as byte retention does; then the dropped ones are deleted a
+    batch per transaction, each tenant's total lowered (and its generation raised) in the same transaction.
+    ``after_batch`` is told the running count after each batch (progress; an exception there stops the job as a
+    kill would, leaving what ran committed)."""
+    if older_than_days < 0:
+        raise ValueError("older_than_days must not be negative")
+    cutoff = (started or _now()) - dt.timedelta(days=older_than_days)
+    await _drop_captured_before(database, store, cutoff, batch_size)
+    deleted = 0
+    while True:
+        async with database.transaction() as connection:
+            batch = await PayloadMaintenanceRepository(connection).dropped_before(cutoff, batch_size)
+        if not batch:
+            break
+        # Byte retention marks records before it removes their bytes: if it was interrupted in between, those
+        # bytes are still there, and once the record is gone nothing would ever name them again (removing a
+        # missing object succeeds). Too large or vanished payloads never had bytes.
+        await store.delete_many([row["store_key"] for row in batch if row["dropped_reason"] == "expired"])
+        async with database.transaction() as connection:
+            deleted += await PayloadMaintenanceRepository(connection).delete_dropped(row["id"] for row in batch)
+        if after_batch is not None:
+            after_batch(deleted)
+    await database.reclaim_free_pages()
+    return deleted
 
 
 async def recount_totals(database: Database) -> None:

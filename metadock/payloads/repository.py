@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, bindparam, case, func, insert, literal, select, type_coerce, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, literal, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
@@ -184,6 +185,35 @@ class PayloadMaintenanceRepository:
             .returning(_c.id, _c.store_key)
         )
         return await self.connection.fetch_all(statement)
+
+    async def any_live_before(self, cutoff: dt.datetime) -> bool:
+        statement = select(_c.id).where(_c.dropped.is_(False), _c.created_at < cutoff).limit(1)
+        return await self.connection.scalar(statement) is not None
+
+    async def dropped_before(self, cutoff: dt.datetime, limit: int) -> list[Any]:
+        """Up to ``limit`` dropped records captured before ``cutoff``, oldest first: the next batch record retention
+        deletes (over the ``(dropped, created_at)`` index; records are dropped before they are deleted)."""
+        statement = (
+            select(_c.id, _c.store_key, _c.dropped_reason)
+            .where(_c.dropped.is_(True), _c.created_at < cutoff)
+            .order_by(_c.created_at, _c.id)
+            .limit(limit)
+        )
+        return await self.connection.fetch_all(statement)
+
+    async def delete_dropped(self, record_ids: Iterable[int]) -> int:
+        """Delete those of ``record_ids`` that are dropped (a live record keeps its row whatever happened meanwhile)
+        and take them off their tenants' totals in this same transaction, raising each tenant's generation (which
+        retires its offset anchors). Returns how many rows went."""
+        statement = (
+            delete(payload_metadata).where(_c.id.in_(list(record_ids)), _c.dropped.is_(True)).returning(_c.tenant_id)
+        )
+        removed = Counter(row["tenant_id"] for row in await self.connection.fetch_all(statement))
+        add_to_total = _ADD_TO_TOTAL[self.connection.dialect_name]
+        for tenant_id, count in sorted(removed.items()):  # one order for every pruner: no lock-order deadlock
+            parameters = {"tenant_id": tenant_id, "delta": -count, "first_generation": first_generation()}
+            await self.connection.write(add_to_total, parameters)
+        return sum(removed.values())
 
     async def mark_dropped(self, record_ids: Iterable[int], reason: str, now: dt.datetime) -> int:
         statement = (

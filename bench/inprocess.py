@@ -83,11 +83,11 @@ def _seed(url: str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     return keys, items, records
 
 
-async def _measure(url: str, seconds: float, profile: str | None) -> None:
+async def _measure(url: str, seconds: float, profile: str | None, seeded: Any) -> None:
     from metadock.app import create_app
     from metadock.settings import Settings
 
-    keys, items, records = _seed(url)
+    keys, items, records = seeded
     data_dir = tempfile.mkdtemp()
     app = create_app(Settings(database_url=url, store_url=f"file://{data_dir}/payloads", data_dir=data_dir))
     with open(os.devnull, "w") as devnull:  # noqa: ASYNC230 - once, before anything is measured
@@ -137,7 +137,8 @@ def main() -> None:
     import metadock
 
     print("code:", os.path.dirname(metadock.__file__))
-    asyncio.run(_measure(url, args.seconds, args.profile))
+    seeded = _seed(url)  # the factories run their own event loops
+    asyncio.run(_measure(url, args.seconds, args.profile, seeded))
 
 
 if __name__ == "__main__":

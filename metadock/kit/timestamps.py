@@ -75,6 +75,8 @@ def _laravel_text(value: Any) -> str | None:
         return None
     if isinstance(value, str) and len(value) == _SQLITE_STORED_LENGTH and value[10] == " ":
         return f"{value[:10]}T{value[11:]}Z"
+    if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC:  # asyncpg's: cut the offset rather than re-zone
+        return f"{value.isoformat(timespec='microseconds')[:-6]}Z"
     return f"{_utc(value).replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
 
 
@@ -103,4 +105,6 @@ def _seconds_text(value: Any) -> str | None:
         return None
     if isinstance(value, str) and len(value) == _SQLITE_STORED_LENGTH and value[10] == " ":
         return f"{value[:10]}T{value[11:19]}+00:00"
+    if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC:  # asyncpg's
+        return value.isoformat(timespec="seconds")
     return _utc(value).isoformat(timespec="seconds")

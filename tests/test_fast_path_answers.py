@@ -132,8 +132,9 @@ def test_hot_statements_answer_the_same_on_the_fast_path_and_sqlalchemys(databas
     credential, metadata_item, payload_item = (general[0] for general, _ in answers[:3])
     assert credential["tenant_uuid"] == keys.uuid
     assert metadata_item["data"] == {"n": 1, "nested": [1.5, None, True]}  # JSON decoded on both paths
-    assert isinstance(metadata_item["created_at"], dt.datetime)
-    assert metadata_item["created_at"].tzinfo == dt.UTC
+    # DigitalState's text (ISO 8601, seconds, UTC offset), on every path.
+    assert dt.datetime.fromisoformat(metadata_item["created_at"]).tzinfo == dt.UTC
+    assert metadata_item["created_at"].endswith("+00:00")
     assert payload_item["dropped"] is False
     assert payload_item["created_at"].endswith("Z")  # Laravel's text, on every path
 

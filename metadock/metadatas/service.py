@@ -27,10 +27,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def _format(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
-
-
 def _title_search(title: dict[str, str]) -> str:
     return "\n".join(title.values()).casefold()
 
@@ -99,11 +95,12 @@ class MetadataService:
         self.repository = MetadataRepository(connection, principal.tenant_id)
 
     def _out(self, row: Any) -> MetadataOut:
+        # The repository reads the timestamps as the API prints them already (ISO 8601, seconds, ``+00:00``).
         return MetadataOut(
             id=row["id"],
             uuid=row["uuid"],
-            created_at=_format(row["created_at"]),
-            updated_at=_format(row["updated_at"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
             owner=row["owner"],
             owner_uuid=row["owner_uuid"],
             title=row["title"],

@@ -1,0 +1,145 @@
+"""CPU per request of the hot reads straight through the ASGI app: no HTTP client, no sockets, one process.
+
+An HTTP run on this shared 2-core machine moves by ±20% between runs of the same code; process time per request
+in-process does not, so a change is measured here, its code and the previous code run one after the other. A small
+dataset is made in a new database (300 metadata resources in 3 types, 300 payload records in 2 runs), then each case
+is called for ``--seconds`` of process time after a warm-up.
+
+Run: `.venv/bin/python -m bench.inprocess [--database-url URL] [--seconds 1.5] [--profile "S3 list100"]
+[--code DIR]`. The default URL is a new SQLite file; a PostgreSQL URL must name an empty database of its own.
+``--code DIR`` imports ``metadock`` and ``tests`` from DIR first (a ``git archive <commit> metadock tests`` of
+the code to compare with); ``--profile CASE`` prints cProfile's table for that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import logging
+import os
+import pstats
+import sys
+import tempfile
+import time
+from typing import Any
+
+Case = tuple[str, str, dict[str, str]]
+
+
+def _scope(path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()] + [(b"host", b"x")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def _call(app: Any, case: Case) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(_scope(*case), receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def _seed(url: str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    from metadock import migrate
+    from metadock.kit.db import Database
+    from tests.factories import add_metadatas, add_payload_records, create_tenant, metadata_body
+
+    async def upgrade() -> None:
+        database = Database(url, pool_size=1)
+        await migrate.upgrade(database)
+        await database.dispose()
+
+    asyncio.run(upgrade())
+    keys = create_tenant(url, "bench")
+    bodies = [
+        metadata_body(
+            slug=f"s{n}",
+            title={"en": f"Title number {n} é", "fr": f"Titre {n}"},
+            type=f"t{n % 3}",
+            data={"k": n, "list": [1, 2.5, "xé"], "nested": {"a": None, "b": True}},
+        )
+        for n in range(300)
+    ]
+    items = add_metadatas(url, keys.uuid, bodies)
+    records = add_payload_records(url, keys.uuid, [{"flow_run_id": n % 2} for n in range(300)])
+    return keys, items, records
+
+
+async def _measure(url: str, seconds: float, profile: str | None, seeded: Any) -> None:
+    from metadock.app import create_app
+    from metadock.settings import Settings
+
+    keys, items, records = seeded
+    data_dir = tempfile.mkdtemp()
+    app = create_app(Settings(database_url=url, store_url=f"file://{data_dir}/payloads", data_dir=data_dir))
+    with open(os.devnull, "w") as devnull:  # noqa: ASYNC230 - once, before anything is measured
+        for handler in logging.getLogger("metadock").handlers:
+            handler._stream = devnull  # type: ignore[attr-defined]
+        reader = {"Authorization": keys.reader}
+        cases: dict[str, Case] = {
+            "floor /healthz": ("/healthz", "", {}),
+            "S1 item": (f"/metadatas/{items[7]['uuid']}", "", reader),
+            "S6 item": (f"/api/v1/payload-metadata/{records[7]['id']}", "", reader),
+            "S3 list100": ("/api/v1/payload-metadata", "filter%5Bflow_run_id%5D=1&per_page=100", reader),
+            "S2 type+title": ("/metadatas", "type=t1&title=number&limit=100", reader),
+            "M list100": ("/metadatas", "limit=100", reader),
+        }
+        async with app.lifespan():
+            for name, case in cases.items():
+                status, body = await _call(app, case)
+                assert status == 200, (name, status, body[:300])
+            for name, case in cases.items():
+                for _ in range(50):
+                    await _call(app, case)
+                profiler = cProfile.Profile() if profile == name else None
+                calls, started = 0, time.process_time()
+                if profiler:
+                    profiler.enable()
+                while time.process_time() - started < seconds:
+                    for _ in range(20):
+                        await _call(app, case)
+                    calls += 20
+                elapsed = time.process_time() - started
+                if profiler:
+                    profiler.disable()
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+                print(f"{name:16s} {elapsed / calls * 1e6:8.1f} µs/request")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--code", default=None)
+    args = parser.parse_args()
+    if args.code:
+        sys.path.insert(0, args.code)
+    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/metadock.db"
+    import metadock
+
+    print("code:", os.path.dirname(metadock.__file__))
+    seeded = _seed(url)  # the factories run their own event loops
+    asyncio.run(_measure(url, args.seconds, args.profile, seeded))
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -52,8 +51,10 @@ from metadock.payloads.store_types import (
     StoreFull,
     StoreUnavailable,
 )
+from metadock.payloads.upload_meter import PART_BYTES, UploadMeter
 
 __all__ = [
+    "PART_BYTES",
     "InvalidKey",
     "ObjectInfo",
     "ObjectNotFound",
@@ -72,9 +73,6 @@ logger = logging.getLogger("metadock.payloads.store")
 
 KIB = 1024
 MIB = 1024 * KIB
-# S3's smallest allowed part. Payloads up to this size go in a single PUT; bigger ones are cut into parts of exactly
-# this size (some S3-compatible servers, e.g. R2, insist on equal parts).
-PART_BYTES = 5 * MIB
 # Parts in flight per upload. Memory per upload stays near (this + 3) * PART_BYTES whatever the payload's size.
 UPLOAD_CONCURRENCY = 2
 # Reads are handed out in chunks at least this large: few enough Python round trips to keep the loop idle.
@@ -93,54 +91,6 @@ def check_key(key: str) -> str:
     if match is None or match[3][:4] != match[1] + match[2]:
         raise InvalidKey("not a payload key")
     return key
-
-
-class _Meter:
-    """Pulls the caller's chunks, counts and hashes them, stops past the limit, and regroups them into parts.
-
-    The flags tell :meth:`PayloadStore.put_stream` why an upload ended: obstore hands back an exception raised in
-    the iterator it consumes, but raises its own instead if aborting the upload fails too.
-    """
-
-    def __init__(self, chunks: AsyncIterable[bytes], max_bytes: int | None) -> None:
-        self._source = aiter(chunks)
-        self.max_bytes = max_bytes
-        self._pending = bytearray()
-        self.hash = hashlib.sha256()
-        self.size = 0
-        self.exhausted = False
-        self.too_large = False
-        self.source_error: BaseException | None = None
-
-    async def read_part(self) -> bytes:
-        """The next PART_BYTES bytes (fewer only at the end)."""
-        while not self.exhausted and len(self._pending) < PART_BYTES:
-            try:
-                chunk = await anext(self._source)
-            except StopAsyncIteration:
-                self.exhausted = True
-                break
-            except BaseException as error:
-                self.source_error = error
-                raise
-            self.size += len(chunk)
-            if self.max_bytes is not None and self.size > self.max_bytes:
-                self.too_large = True
-                self._pending.clear()
-                raise ObjectTooLarge(self.max_bytes)
-            self.hash.update(chunk)
-            self._pending += chunk
-        with memoryview(self._pending) as view:
-            part = bytes(view[:PART_BYTES])
-        del self._pending[:PART_BYTES]
-        return part
-
-    async def parts(self, first: bytes) -> AsyncIterator[bytes]:
-        yield first
-        while not (self.exhausted and not self._pending):
-            part = await self.read_part()
-            if part:
-                yield part
 
 
 async def _no_chunks() -> AsyncIterator[bytes]:
@@ -193,7 +143,7 @@ class PayloadStore:
         if max_bytes is not None and max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
         self._require_root()
-        meter = _Meter(chunks, max_bytes)
+        meter = UploadMeter(chunks, max_bytes)
         try:
             first = await meter.read_part()
             if meter.exhausted:

@@ -21,9 +21,11 @@ from sqlalchemy import make_url, text
 from metadock import migrate
 from metadock.app import create_app
 from metadock.kit.db import Database
+from metadock.kit.repository import ANCHORS
+from metadock.payloads.repository import PayloadRepository
 from metadock.settings import Settings
 from metadock.tables import metadata
-from tests.factories import TenantKeys, create_tenant
+from tests.factories import ANCHOR_SPACING, TenantKeys, create_tenant
 from tests.processes import no_process_outlives_the_run, pytest_configure  # noqa: F401 - see below
 from tests.s3server import FOREIGN_AWS_VARIABLES, S3Server, running_s3_server
 
@@ -162,3 +164,12 @@ def store_client(store_settings: Settings) -> Iterator[TestClient[object]]:
     """The app on SQLite and PostgreSQL, each with the file store and the S3 store."""
     with TestClient(create_app(store_settings)) as test_client:  # type: ignore[arg-type]
         yield test_client
+
+
+@pytest.fixture
+def spaced_anchors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Offset anchors every ANCHOR_SPACING rows instead of every 1,000, and none left from another test."""
+    monkeypatch.setattr(PayloadRepository, "anchor_spacing", ANCHOR_SPACING)
+    ANCHORS.clear()
+    yield
+    ANCHORS.clear()

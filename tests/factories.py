@@ -178,6 +178,32 @@ def laravel_error(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
+# Offset anchors this close together in tests (the `spaced_anchors` fixture), so that a few hundred records make many.
+ANCHOR_SPACING = 7
+
+
+def payload_record_values(now: dt.datetime | None = None, **overrides: Any) -> dict[str, Any]:
+    """A payload record's columns as a capture writes them (a stored 2-byte JSON payload), ``overrides`` on top."""
+    now = now or dt.datetime.now(dt.UTC)
+    return {
+        "flow_run_id": 1,
+        "flow_step_id": 1,
+        "flow_version_id": None,
+        "flow_log_id": None,
+        "store_key": PayloadStore.new_key(),
+        "size": 2,
+        "sha256": None,
+        "content_type": "application/json",
+        "dropped": False,
+        "dropped_reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "stored_at": now,
+        "expires_at": None,
+        **overrides,
+    }
+
+
 def add_payload_records(database_url: str, tenant_uuid: str, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert records (without bytes) through the service, for list tests; each spec may set any flow_* id."""
 
@@ -187,23 +213,7 @@ def add_payload_records(database_url: str, tenant_uuid: str, specs: list[dict[st
         now = dt.datetime.now(dt.UTC)
         created = []
         for spec in specs:
-            values: dict[str, Any] = {
-                "flow_run_id": 1,
-                "flow_step_id": 1,
-                "flow_version_id": None,
-                "flow_log_id": None,
-                "store_key": PayloadStore.new_key(),
-                "size": 2,
-                "sha256": None,
-                "content_type": "application/json",
-                "dropped": False,
-                "dropped_reason": None,
-                "created_at": now,
-                "updated_at": now,
-                "stored_at": now,
-                "expires_at": None,
-                **spec,
-            }
+            values = payload_record_values(now, **spec)
             created.append(msgspec.to_builtins(await service.record(values)))
         return created
 

@@ -22,9 +22,8 @@ from metadock.kit.query import Filter, FilterOp, ListQuery
 from metadock.metadatas.repository import MetadataRepository
 from metadock.metadatas.table import metadatas as metadatas_table
 from metadock.payloads.repository import PayloadRepository
-from metadock.payloads.store import PayloadStore
 from metadock.tenants.service import TenantService
-from tests.factories import add_metadatas, add_payload_records, create_tenant, metadata_body
+from tests.factories import add_metadatas, add_payload_records, create_tenant, metadata_body, payload_record_values
 
 Row = dict[str, Any]
 
@@ -72,22 +71,15 @@ async def both_paths(database: Database, connection: Connection, statement: Exec
 
 def capture_values(run: int) -> dict[str, Any]:
     now = dt.datetime(2026, 11, 29, 20, 0, 0, 123456, tzinfo=dt.UTC)
-    return {
-        "flow_run_id": run,
-        "flow_step_id": 2,
-        "flow_version_id": None,
-        "flow_log_id": 9,
-        "store_key": PayloadStore.new_key(),
-        "size": 1024,
-        "sha256": "ab" * 32,
-        "content_type": "application/json",
-        "dropped": False,
-        "dropped_reason": None,
-        "created_at": now,
-        "updated_at": now,
-        "stored_at": now,
-        "expires_at": now + dt.timedelta(days=30),
-    }
+    return payload_record_values(
+        now,
+        flow_run_id=run,
+        flow_step_id=2,
+        flow_log_id=9,
+        size=1024,
+        sha256="ab" * 32,
+        expires_at=now + dt.timedelta(days=30),
+    )
 
 
 def test_hot_statements_answer_the_same_on_the_fast_path_and_sqlalchemys(database_url: str) -> None:

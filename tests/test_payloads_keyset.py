@@ -5,9 +5,7 @@ a few hundred records give the walk, the anchors and their retirement plenty to 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,22 +17,20 @@ from metadock.kit.principal import Principal, Role
 from metadock.kit.repository import ANCHORS
 from metadock.payloads.repository import PayloadMaintenanceRepository, PayloadRepository
 from metadock.payloads.service import PayloadService
-from metadock.payloads.store import PayloadStore
 from metadock.payloads.table import payload_metadata
 from metadock.settings import Settings
 from metadock.tenants.service import TenantService
-from tests.factories import PAYLOADS, TenantKeys, add_payload_records, create_tenant, run_in_transaction
+from tests.factories import (
+    ANCHOR_SPACING,
+    PAYLOADS,
+    TenantKeys,
+    add_payload_records,
+    create_tenant,
+    payload_record_values,
+    run_in_transaction,
+)
 
-SPACING = 7
 RECORDS = 260
-
-
-@pytest.fixture
-def spaced_anchors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(PayloadRepository, "anchor_spacing", SPACING)
-    ANCHORS.clear()
-    yield
-    ANCHORS.clear()
 
 
 def _specs(count: int, seed: int) -> list[dict[str, Any]]:
@@ -94,7 +90,7 @@ def test_deep_pages_from_anchors_are_the_offset_walks_pages(
     queries = _random_queries(seed=2, count=120)
     bodies = [_get(client, tenant, params) for params in queries]
 
-    assert ANCHORS.count() > RECORDS // SPACING  # the anchors served these pages (several shapes)
+    assert ANCHORS.count() > RECORDS // ANCHOR_SPACING  # the anchors served these pages (several shapes)
     _assert_pages_exact(client, tenant, records, queries)
     # The whole answer (links, meta) is the one the OFFSET path gives when no anchor applies.
     monkeypatch.setattr(PayloadRepository, "anchor_spacing", 10**9)
@@ -185,13 +181,13 @@ def test_a_tenants_records_commit_in_id_order_so_none_appears_below_an_anchor(po
             async with database.transaction() as connection:
                 principal_tenant = await TenantService(connection).get_tenant(tenant.uuid)
             principal = Principal(principal_tenant.id, principal_tenant.uuid, Role.ADMIN, "test")
-            values = add_values()
+            values = payload_record_values()
             async with database.transaction() as first:
                 first_id = (await PayloadService(first, principal, "file").record(values)).id
 
                 async def second_capture() -> int:
                     async with database.transaction() as second:
-                        return (await PayloadService(second, principal, "file").record(add_values())).id
+                        return (await PayloadService(second, principal, "file").record(payload_record_values())).id
 
                 second = asyncio.create_task(second_capture())
                 await asyncio.sleep(0.5)
@@ -205,23 +201,3 @@ def test_a_tenants_records_commit_in_id_order_so_none_appears_below_an_anchor(po
     first_id, drawn_while_open, second_id = asyncio.run(run())
     assert drawn_while_open == first_id  # the waiting capture had drawn no id yet
     assert second_id > first_id
-
-
-def add_values() -> dict[str, Any]:
-    now = dt.datetime.now(dt.UTC)
-    return {
-        "flow_run_id": 1,
-        "flow_step_id": 1,
-        "flow_version_id": None,
-        "flow_log_id": None,
-        "store_key": PayloadStore.new_key(),
-        "size": 2,
-        "sha256": None,
-        "content_type": "application/json",
-        "dropped": False,
-        "dropped_reason": None,
-        "created_at": now,
-        "updated_at": now,
-        "stored_at": now,
-        "expires_at": None,
-    }

@@ -13,7 +13,7 @@ import datetime as dt
 import random
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import func, insert, select, update
 from metadock.kit.db import Database
 from metadock.kit.repository import ANCHORS
 from metadock.payloads import maintenance
-from metadock.payloads.repository import PayloadMaintenanceRepository, PayloadRepository
+from metadock.payloads.repository import PayloadMaintenanceRepository
 from metadock.payloads.table import payload_counts, payload_metadata
 from metadock.settings import Settings
 from tests.factories import (
@@ -183,17 +183,6 @@ def test_record_retention_setting_and_zero_days(
     assert client.get(f"{PAYLOADS}/{fresh['id']}", headers=tenant.headers()).status_code == 404
     assert _listed(client, tenant)["meta"]["total"] == 0
     assert stored_keys(settings) == set()
-
-
-SPACING = 7
-
-
-@pytest.fixture
-def spaced_anchors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(PayloadRepository, "anchor_spacing", SPACING)
-    ANCHORS.clear()
-    yield
-    ANCHORS.clear()
 
 
 def test_deep_pages_from_anchors_stay_exact_after_a_prune(

@@ -17,7 +17,7 @@ import pytest
 
 from tests.hostile.snapshot import database_rows
 from tests.hostile.test_security import ACTIVE_CONTENT, assert_served_inert
-from tests.live import LiveServer, printed_api_key, start_server
+from tests.live import LiveServer, first_start
 
 
 @dataclass
@@ -48,15 +48,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root: Path = tmp_path_factory.mktemp("live-hostile")
     database_url = f"sqlite:///{root / 'metadock.db'}"
-    with start_server(
-        {
-            "METADOCK_DATABASE_URL": database_url,
-            "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
-            "METADOCK_DATA_DIR": str(root),
-        }
-    ) as server:
-        key = printed_api_key(server.output)
-        assert key is not None
+    with first_start(root, database_url) as (server, key):
         yield Live(server, key, database_url)
 
 

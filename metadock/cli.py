@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -159,7 +155,7 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from metadock.kit.metrics import MULTIPROCESS_DIR_ENV
+    from metadock.kit.metrics import node_metrics_directory
 
     _check_settings()
     from metadock.tenants.bootstrap import FirstStart, bootstrap
@@ -182,11 +178,7 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     # The operator's next step is the console: print where it is, for the address they can open in a browser.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
     click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
-    # The workers' shared metrics (see metadock.kit.metrics): a fresh private directory per run, so that no count of an
-    # earlier run (or another node on the machine) is summed in, removed when serving ends.
-    metrics_directory = Path(tempfile.mkdtemp(prefix="metadock-metrics-"))
-    os.environ[MULTIPROCESS_DIR_ENV] = str(metrics_directory)
-    try:
+    with node_metrics_directory():  # so that /metrics sums every worker of this node
         Granian(
             "metadock.app:create_served_app",
             address=host,
@@ -195,8 +187,6 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
             interface=Interfaces.ASGI,
             factory=True,
         ).serve()
-    finally:
-        shutil.rmtree(metrics_directory, ignore_errors=True)
 
 
 @main.group()

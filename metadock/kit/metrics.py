@@ -14,6 +14,10 @@ import asyncio
 import contextlib
 import hmac
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
 from litestar import Litestar, Request, Response, get
@@ -37,6 +41,44 @@ _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 def status_class(status: int) -> str:
     """``2xx``..``5xx``: the label stays low-cardinality however many distinct codes the app answers."""
     return f"{status // 100}xx"
+
+
+_DIRECTORY_PREFIX: Final = "metadock-metrics-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _remove_orphaned_directories(temp: Path) -> None:
+    """Directories left by a node killed before it could remove its own (named after the ``serve`` process, so a live
+    node's, on this machine too, is never touched)."""
+    for directory in temp.glob(f"{_DIRECTORY_PREFIX}*-*"):
+        owner = directory.name.removeprefix(_DIRECTORY_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def node_metrics_directory() -> Iterator[Path]:
+    """For ``serve``, around its workers: a fresh private directory (0700, under the temp directory) for the workers'
+    shared values, so that no count of an earlier run or another node is summed in; removed on exit, and at the next
+    start if this process was killed first."""
+    temp = Path(tempfile.gettempdir())
+    _remove_orphaned_directories(temp)
+    directory = Path(tempfile.mkdtemp(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-", dir=temp))
+    os.environ[MULTIPROCESS_DIR_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _shared_directory() -> str | None:

@@ -4,7 +4,9 @@ every request the node served, and the shared directory behind them lives exactl
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -29,8 +31,14 @@ def _sample(exposition: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def _metrics_directories(temp: Path) -> list[Path]:
-    return sorted(temp.glob("metadock-metrics-*"))
+def _metrics_directories(temp: Path, *, besides: Path) -> list[Path]:
+    return sorted(set(temp.glob("metadock-metrics-*")) - {besides})
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 async def _send_known_requests(base_url: str, api_key: str, uuid: str) -> list[int]:
@@ -64,6 +72,12 @@ async def _send_known_requests(base_url: str, api_key: str, uuid: str) -> list[i
 def test_metrics_of_two_workers_count_every_request_of_the_node(database_url: str, tmp_path: Path) -> None:
     temp = tmp_path / "tmp"  # the server's TMPDIR: where its shared metrics directory is made
     temp.mkdir()
+    # Left by a node killed with SIGKILL (its serve process is gone): removed at the next start. A live node's stays.
+    orphaned = temp / f"metadock-metrics-{_dead_pid()}-left"
+    live = temp / f"metadock-metrics-{os.getpid()}-live"
+    for directory in (orphaned, live):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"")
     env = server_env(database_url, tmp_path, TMPDIR=str(temp), METADOCK_DATABASE_POOL_SIZE=str(POOL_SIZE))
     with serving(env, tmp_path / "server.log", "--workers", "2") as server:
         created = httpx.post(
@@ -71,7 +85,8 @@ def test_metrics_of_two_workers_count_every_request_of_the_node(database_url: st
         )
         assert created.status_code == 201, created.text
         sizes = asyncio.run(_send_known_requests(server.base_url, server.api_key, created.json()["uuid"]))
-        [directory] = _metrics_directories(temp)
+        [directory] = _metrics_directories(temp, besides=live)
+        assert not orphaned.exists()
         writers = {path.stem.rsplit("_", 1)[1] for path in directory.glob("counter_*.db")}
         assert len(writers) == 2, f"both workers should have counted requests: {writers}"
         scrapes = [httpx.get(f"{server.base_url}/metrics", timeout=10).text for _ in range(SCRAPES)]
@@ -90,4 +105,5 @@ def test_metrics_of_two_workers_count_every_request_of_the_node(database_url: st
         assert _sample(exposition, "metadock_database_connections", state="in_use") == 0
         assert _sample(exposition, "metadock_database_connections", state="waiting") == 0
         assert "pid=" not in exposition  # one series per node, not per worker
-    assert _metrics_directories(temp) == []  # removed when the server stopped
+    assert _metrics_directories(temp, besides=live) == []  # removed when the server stopped
+    assert (live / "counter_1.db").exists()

@@ -25,7 +25,7 @@ from metadock.kit.authentication import PUBLIC, authentication_middleware
 from metadock.kit.context import STATE_KEY
 from metadock.kit.db import Database
 from metadock.kit.logs import configure_logging
-from metadock.kit.metrics import metrics_endpoint, registry_of
+from metadock.kit.metrics import metrics_endpoint, registry_of, share_with_the_node
 from metadock.kit.observability import cors_config, install
 from metadock.kit.openapi import complete_allow_headers, finish_document
 from metadock.kit.request import JsonSafeRequest
@@ -130,6 +130,7 @@ def create_served_app(settings: Settings | None = None) -> Litestar:
     """The application as ``metadock serve``'s workers run it: once started, what start-up built is frozen."""
     app = create_app(settings)
     app.on_startup.append(_freeze_start_up_objects)  # after the lifespan above: the database and store exist
+    share_with_the_node(app)
     return app
 
 

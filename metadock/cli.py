@@ -155,6 +155,8 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from metadock.kit.metrics import node_metrics_directory
+
     _check_settings()
     from metadock.tenants.bootstrap import FirstStart, bootstrap
 
@@ -176,14 +178,15 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     # The operator's next step is the console: print where it is, for the address they can open in a browser.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
     click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
-    Granian(
-        "metadock.app:create_served_app",
-        address=host,
-        port=port,
-        workers=workers,
-        interface=Interfaces.ASGI,
-        factory=True,
-    ).serve()
+    with node_metrics_directory():  # so that /metrics sums every worker of this node
+        Granian(
+            "metadock.app:create_served_app",
+            address=host,
+            port=port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            factory=True,
+        ).serve()
 
 
 @main.group()

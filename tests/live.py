@@ -7,9 +7,11 @@ Each server runs in a process group of its own, stopped whole (workers included)
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,9 +37,11 @@ class LiveServer:
     process: subprocess.Popen[str]
     base_url: str
     output: list[str]
+    temp: Path  # the server's TMPDIR (its shared metrics directory is made there), removed with the server
 
     def stop(self) -> None:
         stop_group(self.process)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
     def __enter__(self) -> LiveServer:
         return self
@@ -51,22 +55,25 @@ class LiveServer:
 def start_server(env: Mapping[str, str], *extra_args: str, timeout: float = 30.0) -> LiveServer:
     """Start ``metadock serve`` and return once /healthz answers; the lines printed before that are in ``output``."""
     port = free_port()
+    # A private TMPDIR: what the server leaves there when a test kills it goes with it, not into the machine's /tmp.
+    temp = Path(tempfile.mkdtemp(prefix="metadock-test-tmp-"))
     process = subprocess.Popen(
         [METADOCK, "serve", "--port", str(port), "--prune-every", "0", *extra_args],
-        env={**os.environ, **env},
+        env={**os.environ, "TMPDIR": str(temp), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # so that stop() reaches granian's workers too
     )
     try:
-        return _wait_until_healthy(process, f"http://127.0.0.1:{port}", timeout)
+        return _wait_until_healthy(process, f"http://127.0.0.1:{port}", temp, timeout)
     except BaseException:  # not answering, exited early, or the test interrupted: nothing may keep running
         stop_group(process, grace=0)
+        shutil.rmtree(temp, ignore_errors=True)
         raise
 
 
-def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, timeout: float) -> LiveServer:
+def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, temp: Path, timeout: float) -> LiveServer:
     output: list[str] = []
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
@@ -78,7 +85,7 @@ def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, timeout: 
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 output.extend(line.rstrip("\n") for line in process.stdout.readlines())
-                return LiveServer(process, base_url, output)
+                return LiveServer(process, base_url, output, temp)
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError("metadock serve did not answer in time:\n" + "\n".join(output))

@@ -98,10 +98,13 @@ def test_a_run_that_leaves_a_server_running_fails_and_kills_it(tmp_path: Path) -
     """The end-of-run check (tests/processes.py, in every run through tests/conftest.py), on a run of its own whose
     one test passes but leaks a worker."""
     (tmp_path / "test_leak.py").write_text(textwrap.dedent(LEAKING_TEST))
+    temp = tmp_path / "tmp"  # the leaking test's temporary files (its server's) stay in this test's directory
+    temp.mkdir()
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "tests.processes", "-p", "no:cacheprovider", "-q", str(tmp_path)],
         cwd=ROOT,
-        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},  # the check alone: seconds, not the suite's set-up
+        # The check alone (seconds, not the suite's set-up).
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "TMPDIR": str(temp)},
         capture_output=True,
         text=True,
         timeout=120,

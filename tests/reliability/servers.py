@@ -45,6 +45,7 @@ class ServerGroup:
     base_url: str
     api_key: str
     log: Path
+    temp: Path  # the server's TMPDIR (its shared metrics directory is made there), removed with the server
 
     def kill(self) -> None:
         """SIGKILL to every process of the group at once, as a power cut or the OOM killer would."""
@@ -53,6 +54,7 @@ class ServerGroup:
         self.process.wait(timeout=10)
         # Workers are reaped by init; wait until none holds the port any more.
         wait_until_group_gone(self.process.pid)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -72,10 +74,12 @@ def serve(
     """Start ``metadock serve`` (fresh port) and wait for /healthz. The API key is the one printed on a first start,
     or ``api_key`` when the database was bootstrapped before (a restart)."""
     port = free_port()
+    # A private TMPDIR: what a killed server leaves there goes with it, not into the machine's /tmp.
+    temp = Path(tempfile.mkdtemp(prefix="metadock-test-tmp-"))
     with log.open("a") as output:
         process = subprocess.Popen(
             [METADOCK, "serve", "--port", str(port), "--prune-every", "0", *args],
-            env={**os.environ, **env},
+            env={**os.environ, "TMPDIR": str(temp), **env},
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
@@ -88,8 +92,9 @@ def serve(
         assert key, "no API key printed:\n" + log.read_text()
     except BaseException:  # a server that is not handed to the test is stopped here, workers included
         stop_group(process, grace=0)
+        shutil.rmtree(temp, ignore_errors=True)
         raise
-    return ServerGroup(process, base_url, key, log)
+    return ServerGroup(process, base_url, key, log, temp)
 
 
 def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, log: Path, timeout: float) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,9 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
     standard OTEL_* variables configure, else none: tracing off."""
     settings = settings or get_settings()
     configure_logging()
-    tracer = tracer or tracer_from_environment(settings.otel_exporter_otlp_endpoint)
+    flush_spans: Callable[[], object] | None = None
+    if tracer is None and (configured := tracer_from_environment(settings.otel_exporter_otlp_endpoint)):
+        tracer, flush_spans = configured
 
     capture_metrics: list[CaptureMetrics] = []  # made once the app (and its metrics registry) exists, below
 
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
             yield
         finally:
             await database.dispose()
+            if flush_spans is not None:  # the last spans out before the worker exits, off the event loop
+                await asyncio.to_thread(flush_spans)
 
     problem, laravel = ProblemDocs(), LaravelErrorDocs()
     health = Router(path="/", route_handlers=[healthz, readyz], opt=dialect(render_problem, problem))

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -165,3 +168,70 @@ def test_tracing_is_on_only_when_an_endpoint_is_configured(
     own: str | None, environ: dict[str, str], expected: str | None
 ) -> None:
     assert configured_endpoint(own, environ) == expected
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """An OTLP/HTTP traces endpoint: keeps each export request it is sent, answers as a collector does."""
+
+    received: list[ExportTraceServiceRequest]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        self.received.append(request)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[str, list[ExportTraceServiceRequest]]]:
+    received: list[ExportTraceServiceRequest] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_metadock_otel_endpoint_sends_the_requests_spans_over_otlp_http(
+    settings: Settings,
+    tenant: TenantKeys,
+    otlp_receiver: tuple[str, list[ExportTraceServiceRequest]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint, received = otlp_receiver
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the collector is on loopback, whatever proxy the machine names
+    configured = settings.model_copy(update={"otel_exporter_otlp_endpoint": endpoint})
+    with TestClient(create_app(configured)) as client:
+        assert client.get(PAYLOADS, headers={**tenant.headers(), "traceparent": TRACEPARENT}).status_code == 200
+    # Leaving the client shut the app down, which sent the pending spans.
+    spans = [
+        span
+        for request in received
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+    assert {span.trace_id.hex() for span in spans} == {TRACE_ID}
+    names = {span.name for span in spans}
+    assert "GET /api/v1/payload-metadata" in names
+    assert "SELECT" in names
+    service = {
+        attribute.value.string_value
+        for request in received
+        for resource_spans in request.resource_spans
+        for attribute in resource_spans.resource.attributes
+        if attribute.key == "service.name"
+    }
+    assert service == {"metadock"}

@@ -10,14 +10,11 @@ line carries the trace id.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.engine import Result
@@ -25,6 +22,9 @@ from sqlalchemy.sql.base import Executable
 
 from metadock.kit import prepared
 from metadock.kit.connection import Connection, Params
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 # After ours (METADOCK_OTEL_EXPORTER_OTLP_ENDPOINT, in the settings), the SDK's own variables: a deployment already
 # configured for OpenTelemetry needs nothing more.
@@ -51,8 +51,11 @@ def configured_endpoint(own: str | None, environ: Mapping[str, str] | None = Non
 
 def otlp_tracer_provider(endpoint: str) -> TracerProvider:
     """Spans batched and sent over OTLP/HTTP from a thread of the SDK's, never from the request."""
-    # Imported here: the exporter (protobuf, requests) is loaded only by a process that traces.
+    # Imported here: the SDK and the exporter (protobuf, requests) are loaded only by a process that traces.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply: Resource.create reads them over this default.
     provider = TracerProvider(resource=Resource.create({"service.name": "metadock"}))
@@ -60,9 +63,14 @@ def otlp_tracer_provider(endpoint: str) -> TracerProvider:
     return provider
 
 
-def tracer_from_environment(own_endpoint: str | None) -> Tracer | None:
+def tracer_from_environment(own_endpoint: str | None) -> tuple[Tracer, Callable[[], object]] | None:
+    """A tracer exporting to the configured endpoint and what sends its pending spans at shutdown, or None."""
     endpoint = configured_endpoint(own_endpoint)
-    return None if endpoint is None else otlp_tracer_provider(endpoint).get_tracer(INSTRUMENTATION_NAME)
+    if endpoint is None:
+        return None
+    provider = otlp_tracer_provider(endpoint)
+    # Bounded: a collector that is down must not hold a stopping worker for the exporter's 30 s default.
+    return provider.get_tracer(INSTRUMENTATION_NAME), lambda: provider.force_flush(timeout_millis=2000)
 
 
 def current_trace_id() -> str | None:

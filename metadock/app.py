@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
@@ -29,18 +30,23 @@ from metadock.kit.metrics import metrics_endpoint, registry_of, share_with_the_n
 from metadock.kit.observability import cors_config, install
 from metadock.kit.openapi import complete_allow_headers, finish_document
 from metadock.kit.request import JsonSafeRequest
+from metadock.kit.tracing import tracer_from_environment
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
 from metadock.payloads.http import PayloadController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
+from metadock.payloads.traced_store import TracedPayloadStore
 from metadock.settings import Settings, get_settings
 from metadock.users import http as users_http
 from metadock.users import login_http
 from metadock.users.http import UserController
 from metadock.users.login_http import login, logout
 from metadock.users.service import JwtResolver
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 # A request that matched no route has no dialect of its own: a client of Patchworks' API mistyping a path still gets
 # Laravel's shape; everything else gets problem details.
@@ -53,16 +59,23 @@ async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None) -> Litestar:
+    """The application; ``tracer`` (tests give one with an in-memory exporter) else the one the settings or the
+    standard OTEL_* variables configure, else none: tracing off."""
     settings = settings or get_settings()
     configure_logging()
+    flush_spans: Callable[[], object] | None = None
+    if tracer is None and (configured := tracer_from_environment(settings.otel_exporter_otlp_endpoint)):
+        tracer, flush_spans = configured
 
     capture_metrics: list[CaptureMetrics] = []  # made once the app (and its metrics registry) exists, below
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        database = Database(settings.database_url, pool_size=settings.database_pool_size)
+        database = Database(settings.database_url, pool_size=settings.database_pool_size, tracer=tracer)
         store = open_store(settings.resolved_store_url, endpoint_url=settings.s3_endpoint_url)
+        if tracer is not None:
+            store = TracedPayloadStore.around(store, tracer)
         signing_key = settings.signing_key()
         app.state[STATE_KEY] = AppContext(
             settings=settings,
@@ -76,6 +89,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await database.dispose()
+            if flush_spans is not None:  # the last spans out before the worker exits, off the event loop
+                await asyncio.to_thread(flush_spans)
 
     problem, laravel = ProblemDocs(), LaravelErrorDocs()
     health = Router(path="/", route_handlers=[healthz, readyz], opt=dialect(render_problem, problem))
@@ -115,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     # Outermost, around Litestar's exception handling, so that every response gets a request id and its headers.
-    install(app)
+    install(app, tracer)
     finish_document(
         app,
         components=[problem.components, laravel.components],

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     # When set, GET /metrics requires "Authorization: Bearer <token>"; unset, the metrics are public.
     metrics_token: SecretStr | None = None
+    # An OTLP/HTTP collector's base URL (``/v1/traces`` is appended): tracing on. The standard OTEL_EXPORTER_OTLP_*
+    # variables turn it on as well (kit/tracing.py); with none of them, tracing is off and costs nothing.
+    otel_exporter_otlp_endpoint: str | None = None
 
     def signing_key(self) -> str:
         if self.secret_key is not None:

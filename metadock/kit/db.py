@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import JSON, MetaData, create_engine, event, make_url, text
@@ -32,6 +32,10 @@ from metadock.kit.connection import _UNREACHABLE, Params
 from metadock.kit.connection import Connection as Connection  # re-exported: repositories import it here
 from metadock.kit.connection import DatabaseUnavailable as DatabaseUnavailable
 from metadock.kit.timestamps import UTCDateTime as UTCDateTime  # re-exported: tables and migrations import it here
+from metadock.kit.tracing import TracedConnection
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 metadata = MetaData(
     naming_convention={
@@ -175,8 +179,13 @@ class OpenTransaction:
 class Database:
     """Owns the engine; hands out connections wrapped in a transaction (commit on success, roll back on error)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, plan_cache_size: int = 256) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, plan_cache_size: int = 256, tracer: Tracer | None = None
+    ) -> None:
         self.url = normalize_url(url)
+        # With a tracer, connections are handed out wrapped so that every statement is a span; without, unwrapped:
+        # tracing off costs one attribute test per transaction, nothing per statement.
+        self.tracer = tracer
         # For /metrics: transactions holding a connection, waiting for one, and the most that can be held.
         self.in_use = 0
         self.waiting = 0
@@ -240,7 +249,12 @@ class Database:
                 sync_connection = self._idle.pop() if self._idle else self._sync.connect()
                 try:
                     with sync_connection.begin():
-                        yield _SqliteConnection(sync_connection, self.plans)
+                        sqlite_connection = _SqliteConnection(sync_connection, self.plans)
+                        yield (
+                            sqlite_connection
+                            if self.tracer is None
+                            else TracedConnection(sqlite_connection, self.tracer)
+                        )
                 finally:
                     if sync_connection.invalidated or sync_connection.in_transaction():
                         sync_connection.close()  # broken or left mid-transaction: back to the pool, which resets it
@@ -267,7 +281,7 @@ class Database:
         connection = postgres.PostgresConnection(async_connection, self.plans)
         try:
             try:
-                yield connection
+                yield connection if self.tracer is None else TracedConnection(connection, self.tracer)
             except BaseException:
                 await connection.rollback()
                 raise

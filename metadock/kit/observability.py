@@ -12,7 +12,8 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -21,7 +22,11 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from metadock.kit.logs import current_request_id
 from metadock.kit.metrics import METRICS_STATE_KEY, Metrics
+from metadock.kit.tracing import TracingMiddleware, current_trace_id
 from metadock.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 UNMATCHED_ROUTE: Final = "unmatched"
@@ -67,9 +72,13 @@ def _route_of(scope: Scope) -> str:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics | None = None, trace_id_of: Callable[[], str | None] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        # Given only when tracing is on (the tracing middleware around this one holds the request's span).
+        self.trace_id_of = trace_id_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -93,7 +102,8 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
-            _log_access(request_id, method, route, status, elapsed, _tenant_of(scope))
+            trace_id = None if self.trace_id_of is None else self.trace_id_of()
+            _log_access(request_id, method, route, status, elapsed, _tenant_of(scope), trace_id)
             if self.metrics is not None:
                 self.metrics.observe_request(method, route, status, elapsed)
             current_request_id.reset(token)
@@ -108,7 +118,9 @@ def _with_our_headers(headers: Any, request_id: str) -> list[tuple[bytes, bytes]
     return result
 
 
-def _log_access(request_id: str, method: str, route: str, status: int, seconds: float, tenant: str | None) -> None:
+def _log_access(
+    request_id: str, method: str, route: str, status: int, seconds: float, tenant: str | None, trace_id: str | None
+) -> None:
     # Deliberately only these fields: no path (it may hold ids a template hides), query string, headers or body,
     # which is where credentials and payload bytes would be.
     fields = {
@@ -119,6 +131,8 @@ def _log_access(request_id: str, method: str, route: str, status: int, seconds: 
         "duration_ms": round(seconds * 1000, 3),
         "tenant": tenant,
     }
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
     # The message is formatted only if a plain-text handler asks for it; ours writes the fields as JSON.
     access_logger.info("%s %s %s", method, route, status, extra={"access": fields})
 
@@ -131,9 +145,14 @@ def cors_config(settings: Settings) -> CORSConfig | None:
     return CORSConfig(allow_origins=origins, allow_credentials=False, expose_headers=[REQUEST_ID_HEADER])
 
 
-def install(app: Litestar) -> Litestar:
-    """Wrap the app's ASGI handler (exception handling, CORS and routing) in the observability middleware."""
+def install(app: Litestar, tracer: Tracer | None = None) -> Litestar:
+    """Wrap the app's ASGI handler (exception handling, CORS and routing) in the observability middleware, and
+    that in the tracing middleware only if there is a tracer: with tracing off the stack is what it always was."""
     metrics = Metrics()
     app.state[METRICS_STATE_KEY] = metrics
-    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, metrics)
+    if tracer is None:
+        app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, metrics)
+    else:
+        observed = ObservabilityMiddleware(app.asgi_handler, metrics, trace_id_of=current_trace_id)
+        app.asgi_handler = TracingMiddleware(observed, tracer)
     return app

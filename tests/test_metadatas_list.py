@@ -319,6 +319,21 @@ def test_limit_is_clamped_to_100(client: Client, tenant: TenantKeys, database_ur
     assert ids(client, tenant, [("limit", limit), ("page", "2")]) == [created[100]["id"]]
 
 
+def test_a_limit_up_to_the_documented_maximum_is_clamped_and_past_it_is_a_400(
+    client: Client, tenant: TenantKeys, database_url: str
+) -> None:
+    """Found by schemathesis: the document declared no maximum, so a generated client's huge limit was valid data."""
+    parameters = client.get("/openapi.json").json()["paths"]["/metadatas"]["get"]["parameters"]
+    [limit] = [parameter for parameter in parameters if parameter["name"] == "limit"]
+    largest = limit["schema"]["maximum"]
+    [created] = seed(database_url, tenant, 1)
+
+    assert ids(client, tenant, [("limit", str(largest))]) == [created["id"]]
+    refused = client.get("/metadatas", params={"limit": str(largest + 1)}, headers=tenant.headers())
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
 def test_default_and_maximum_limit_are_configurable(settings: Settings, tenant: TenantKeys, database_url: str) -> None:
     created = seed(database_url, tenant, 8)
     configured = settings.model_copy(update={"metadatas_default_limit": 3, "metadatas_max_limit": 5})

@@ -74,8 +74,8 @@ _QUERY_SCHEMAS: Final = {
     **{f"{field}[{op}]": _DATE for field in query.DATE_FIELDS for op in query.DATE_OPS},
     **{f"order[{name}]": _DIRECTION for name in query.ORDER_FIELDS},
     "page": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=query.MAX_PAGE, default=1),
-    # Above METADOCK_METADATAS_MAX_LIMIT it is clamped, never refused: no maximum to declare.
-    "limit": Schema(type=OpenAPIType.INTEGER, minimum=1, default=10),
+    # Above METADOCK_METADATAS_MAX_LIMIT it is clamped; refused only past what the parser reads as an integer.
+    "limit": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=query.LARGEST_INTEGER, default=10),
 }
 
 # What MetadataService.create / update check, from the constants they check against.

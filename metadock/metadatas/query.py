@@ -32,8 +32,14 @@ MAX_PAGE = 10_000_000
 MIN_ID, MAX_ID = -(2**31), 2**31 - 1
 
 
+# Integers are read with at most this many digits (any 18-digit value fits a signed 64-bit integer).
+INTEGER_DIGITS = 18
+LARGEST_INTEGER = 10**INTEGER_DIGITS - 1
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{INTEGER_DIGITS}}}")
+
+
 def parse_int(raw: str) -> int:
-    if not re.fullmatch(r"[+-]?[0-9]{1,18}", raw.strip()):
+    if not _INTEGER.fullmatch(raw.strip()):
         raise ValueError("This value should be an integer.")
     return int(raw)
 

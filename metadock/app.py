@@ -32,7 +32,7 @@ from metadock.kit.request import JsonSafeRequest
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
-from metadock.payloads.http import PayloadController
+from metadock.payloads.http import PayloadController, RunArchiveController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
 from metadock.settings import Settings, get_settings
@@ -80,7 +80,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     problem, laravel = ProblemDocs(), LaravelErrorDocs()
     health = Router(path="/", route_handlers=[healthz, readyz], opt=dialect(render_problem, problem))
     metadatas_api = Router(path="/", route_handlers=[MetadataController], opt=dialect(render_problem, problem))
-    payloads_api = Router(path="/", route_handlers=[PayloadController], opt=dialect(render_laravel, laravel))
+    payloads_api = Router(
+        path="/", route_handlers=[PayloadController, RunArchiveController], opt=dialect(render_laravel, laravel)
+    )
     management_api = Router(
         path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel, laravel)
     )

@@ -6,6 +6,7 @@ The archive must unzip to exactly the captured bytes under ``step-<step>/payload
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import random
@@ -15,9 +16,20 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from metadock.kit.db import Database
 from metadock.payloads import archive
 from metadock.settings import Settings
-from tests.factories import TenantKeys, add_payload_records, capture_payload, laravel_error, put_object, remove_object
+from metadock.tenants.service import TenantService
+from tests.factories import (
+    TenantKeys,
+    add_payload_records,
+    capture_payload,
+    laravel_error,
+    payload_store,
+    put_object,
+    remove_object,
+    run_in_transaction,
+)
 
 Client = TestClient[object]
 BINARY = random.Random(16).randbytes(600_000)  # more than two store read chunks (256 KiB), incompressible
@@ -152,6 +164,47 @@ def test_a_run_of_many_pages_streams_whole(
     for index, name in enumerate(names):
         assert bundle.read(name) == bodies[index % 10]
     assert [entry["record"]["id"] for entry in _manifest(bundle)["records"]] == [record["id"] for record in records]
+
+
+def test_no_connection_is_held_while_an_archive_streams(
+    client: Client, tenant: TenantKeys, settings: Settings, database_url: str
+) -> None:
+    """Three archives begun at once on a database of two connections: if a paused archive kept its page's
+    transaction, the third could never read its first page."""
+    for run_id in (1, 2, 3):
+        for _ in range(2):
+            capture_payload(
+                client, tenant.headers("writer"), BINARY, content_type="application/gzip", flow_run_id=run_id
+            )
+
+    async def tenant_id(connection: Any) -> int:
+        return (await TenantService(connection).get_tenant(tenant.uuid)).id
+
+    owner = run_in_transaction(database_url, tenant_id)
+
+    async def stream_three() -> list[bytes]:
+        database = Database(database_url, pool_size=1)
+        assert database.max_connections == 2
+        store = payload_store(settings)
+        try:
+            streams = []
+            for run_id in (1, 2, 3):
+                async with database.transaction() as connection:
+                    run = await archive.RunArchive.open(connection, database, store, owner, str(run_id))
+                streams.append(run.chunks())
+            first, second, third = streams
+            started = [await anext(first), await anext(second)]  # both paused mid-archive
+            whole_third = b"".join([chunk async for chunk in third])
+            rest = [b"".join([chunk async for chunk in stream]) for stream in (first, second)]
+            return [started[0] + rest[0], started[1] + rest[1], whole_third]
+        finally:
+            await database.dispose()
+
+    bodies = asyncio.run(asyncio.wait_for(stream_three(), timeout=60))
+    for body in bodies:
+        members = zipfile.ZipFile(io.BytesIO(body)).namelist()
+        assert len(members) == 3, members
+        assert all(zipfile.ZipFile(io.BytesIO(body)).read(name) == BINARY for name in members[:2])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,9 @@ Compression: deflate, per member, through ``stream_zip.ZIP_AUTO`` (ZIP32 while s
 4 GiB). Already-compressed types are deflated at level 0 (stored blocks: a copy, no CPU spent squeezing what does not
 squeeze). A truly uncompressed ("stored") member would need its CRC-32 before its bytes, which Metadock does not keep,
 so it would mean buffering the payload; deflate needs no such thing.
+
+``async_stream_zip`` deflates in the default thread pool, one output chunk per job: a slow client holds no thread
+between chunks, and the coroutines it waits on (page reads, store reads) never need that pool themselves.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from metadock.kit.tracing import tracer_from_environment
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
-from metadock.payloads.http import PayloadController
+from metadock.payloads.http import PayloadController, RunArchiveController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
 from metadock.payloads.traced_store import TracedPayloadStore
@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
     problem, laravel = ProblemDocs(), LaravelErrorDocs()
     health = Router(path="/", route_handlers=[healthz, readyz], opt=dialect(render_problem, problem))
     metadatas_api = Router(path="/", route_handlers=[MetadataController], opt=dialect(render_problem, problem))
-    payloads_api = Router(path="/", route_handlers=[PayloadController], opt=dialect(render_laravel, laravel))
+    payloads_api = Router(
+        path="/", route_handlers=[PayloadController, RunArchiveController], opt=dialect(render_laravel, laravel)
+    )
     management_api = Router(
         path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel, laravel)
     )

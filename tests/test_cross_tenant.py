@@ -81,7 +81,13 @@ def test_no_route_lets_an_anonymous_caller_another_tenant_or_a_reader_past(
     assert created.status_code == 201, created.text
     key = issue_key(database_url, tenant.uuid, Role.WRITER, "ours")
     user = create_user(database_url, tenant.uuid, "ours@example.com", role=Role.WRITER)
-    ids = {"uuid": created.json()["uuid"], "payload_metadatum": str(record["id"]), "key_id": key.id, "user_id": user.id}
+    ids = {
+        "uuid": created.json()["uuid"],
+        "payload_metadatum": str(record["id"]),
+        "flow_run_id": str(record["flow_run_id"]),
+        "key_id": key.id,
+        "user_id": user.id,
+    }
 
     outsider_admin = create_user(database_url, other_tenant.uuid, "admin@globex.example", role=Role.ADMIN)
     outsiders = {

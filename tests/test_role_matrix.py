@@ -40,6 +40,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/payload-metadata/{payload_metadatum}"): Role.READER,
     ("GET", "/api/v1/payload-metadata/{payload_metadatum}/meta"): Role.READER,
     ("GET", "/api/v1/payload-metadata/{payload_metadatum}/download"): Role.READER,
+    ("GET", "/api/v1/flow-runs/{flow_run_id}/payloads.zip"): Role.READER,
     ("POST", "/api/v1/payload-metadata"): Role.WRITER,
     ("DELETE", "/api/v1/payload-metadata/{payload_metadatum}"): Role.WRITER,
     ("GET", "/api/v1/api-keys"): Role.ADMIN,
@@ -54,6 +55,7 @@ MATRIX: dict[tuple[str, str], str] = {
 PLACEHOLDERS = {
     "uuid": "00000000-0000-4000-8000-000000000000",
     "payload_metadatum": "999999999",
+    "flow_run_id": "999999999",
     "key_id": "00000000-0000-4000-8000-000000000000",
     "user_id": "00000000-0000-4000-8000-000000000000",
 }

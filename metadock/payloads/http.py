@@ -23,6 +23,7 @@ from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
 from metadock.kit.request import query_pairs
 from metadock.kit.unit_of_work import TRANSACTION, Begins, RequestUnitOfWork, UnitOfWork
 from metadock.payloads import openapi as docs
+from metadock.payloads.archive import RunArchive
 from metadock.payloads.capture import CaptureService, parse_capture_params
 from metadock.payloads.query import parse_list_query
 from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope, PayloadRecordList
@@ -177,3 +178,23 @@ class PayloadController(Controller):
         # leaves orphaned bytes for fsck, never a record without bytes.
         background = BackgroundTask(context_of(request).store.delete, key) if key else None
         return Response(None, status_code=HTTP_204_NO_CONTENT, background=background)
+
+
+class RunArchiveController(Controller):
+    path = "/api/v1/flow-runs"
+    tags = ["Payload Metadata"]  # noqa: RUF012 - Litestar declares it as a plain attribute
+
+    @get("/{flow_run_id:str}/payloads.zip", summary="Download a run's payloads (Metadock)", opt={DOCS: docs.RUN_ZIP})
+    async def download_run_payloads(
+        self, request: Request[Any, Any, Any], flow_run_id: FromPath[str], unit: RequestUnitOfWork
+    ) -> Stream:
+        context = context_of(request)
+        archive = await RunArchive.open(
+            await unit.connection(), context.database, context.store, principal_of(request).tenant_id, flow_run_id
+        )
+        # The request's transaction ends when this returns; the archive reads its pages in transactions of its own.
+        headers = {
+            "Content-Disposition": f'attachment; filename="{archive.file_name()}"',
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Stream(archive.chunks(), media_type="application/zip", headers=headers)

@@ -146,3 +146,18 @@ DOWNLOAD: Final = Docs(
         416: "The range is outside the payload.",
     },
 )
+
+RUN_ZIP: Final = Docs(
+    operation_id="downloadRunPayloads",
+    responses={
+        200: OpenAPIResponse(
+            description=(
+                "A ZIP, streamed: `step-<flow_step_id>/payload-<id>.<ext>` for every stored payload of the run, and "
+                "`manifest.json` listing every record (dropped ones with `file: null`) with its `/meta` fields."
+            ),
+            headers={"Content-Disposition": header(STRING, '`attachment; filename="flow-run-<id>-payloads.zip"`.')},
+            content={"application/zip": OpenAPIMediaType(schema=BINARY)},
+        ),
+    },
+    errors={404: "The caller's tenant has no payload record of this run (or the id is not a positive integer)."},
+)

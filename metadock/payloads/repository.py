@@ -120,6 +120,22 @@ class PayloadRepository(TenantScopedRepository):
     async def get(self, record_id: int) -> Any | None:
         return await self._one_by("id", record_id, _ROW)
 
+    async def run_last_id(self, run_id: int) -> int | None:
+        """The newest record of a run (None when this tenant has none): a run's archive covers ids up to it."""
+        last = await self.connection.scalar(self._select(func.max(_c.id)).where(_c.flow_run_id == run_id))
+        return None if last is None else int(last)
+
+    async def run_page(self, run_id: int, *, after_id: int, through_id: int, limit: int) -> list[Any]:
+        """Up to ``limit`` whole records of a run with ids in ``(after_id, through_id]``, in id order: a keyset walk
+        over the ``(tenant_id, flow_run_id, id)`` index, so the thousandth page costs what the first does."""
+        statement = (
+            self._select(*_ROW)
+            .where(_c.flow_run_id == run_id, _c.id > after_id, _c.id <= through_id)
+            .order_by(_c.id)
+            .limit(limit)
+        )
+        return list(await self.connection.fetch_all(statement))
+
     async def insert(self, values: dict[str, Any]) -> Any:
         # The tenant is the caller's, never one from ``values``.
         parameters = {**values, "tenant_id": self.tenant_id}

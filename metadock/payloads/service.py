@@ -35,6 +35,20 @@ def to_record(row: Any) -> PayloadRecord:
     )
 
 
+def to_meta(row: Any, store_kind: str) -> PayloadMeta:
+    return PayloadMeta(
+        id=row["id"],
+        content_type=row["content_type"],
+        size=row["size"],
+        sha256=row["sha256"],
+        dropped=bool(row["dropped"]),
+        dropped_reason=row["dropped_reason"],
+        stored_at=row["stored_at"],
+        expires_at=row["expires_at"],
+        store=store_kind,
+    )
+
+
 def parse_record_id(raw: str) -> int | None:
     """Route-model binding: anything but a positive integer id simply finds nothing."""
     # isascii: str.isdigit() also accepts "²" (which int() refuses) and "１" (which it reads as 1).
@@ -77,18 +91,7 @@ class PayloadService:
         return to_record(await self._row(raw_id))
 
     async def meta(self, raw_id: str) -> PayloadMeta:
-        row = await self._row(raw_id)
-        return PayloadMeta(
-            id=row["id"],
-            content_type=row["content_type"],
-            size=row["size"],
-            sha256=row["sha256"],
-            dropped=bool(row["dropped"]),
-            dropped_reason=row["dropped_reason"],
-            stored_at=row["stored_at"],
-            expires_at=row["expires_at"],
-            store=self.store_kind,
-        )
+        return to_meta(await self._row(raw_id), self.store_kind)
 
     async def download_target(self, raw_id: str) -> DownloadTarget:
         row = await self._row(raw_id)

@@ -7,10 +7,12 @@ import asyncio
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 
+from metadock.kit.metrics import DATABASE_SAMPLE_SECONDS
 from tests.factories import metadata_body
 from tests.reliability.servers import server_env, serving
 
@@ -89,6 +91,9 @@ def test_metrics_of_two_workers_count_every_request_of_the_node(database_url: st
         assert not orphaned.exists()
         writers = {path.stem.rsplit("_", 1)[1] for path in directory.glob("counter_*.db")}
         assert len(writers) == 2, f"both workers should have counted requests: {writers}"
+        # The pool gauges are each worker's samples, written every DATABASE_SAMPLE_SECONDS: wait for samples taken
+        # at rest, after the last request (the counters are exact at once).
+        time.sleep(2 * DATABASE_SAMPLE_SECONDS + 0.5)
         scrapes = [httpx.get(f"{server.base_url}/metrics", timeout=10).text for _ in range(SCRAPES)]
 
     for exposition in scrapes:  # each scrape on a new connection: either worker answers, with the same sums

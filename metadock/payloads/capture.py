@@ -123,7 +123,7 @@ class CaptureService:
     ) -> PayloadRecord:
         """Bytes first; then the record, in a transaction begun only now, so that no database connection is held
         while a large body streams in. Store failures propagate as the store raised them (503, 507)."""
-        received = await self._receive(chunks, declared_length, params)
+        received = await self._receive(chunks, declared_length, params, principal.tenant_id)
         try:
             async with transactions.transaction() as connection:
                 values = self._record_values(received, dt.datetime.now(dt.UTC))
@@ -136,9 +136,10 @@ class CaptureService:
         return record
 
     async def _receive(
-        self, chunks: AsyncIterable[bytes], declared_length: int | None, params: CaptureParams
+        self, chunks: AsyncIterable[bytes], declared_length: int | None, params: CaptureParams, tenant_id: int
     ) -> ReceivedPayload:
-        key = self.store.new_key()
+        # The key carries the day the capture began (UTC), so an S3 lifecycle rule and an operator can find it.
+        key = self.store.new_key(tenant_id, dt.datetime.now(dt.UTC))
         counted = _Counted(chunks)
         if declared_length is not None and declared_length > self.max_bytes:
             # Known too large from its Content-Length: not one byte is read (the server discards the body).

@@ -14,7 +14,11 @@ Crash safety. An object becomes visible under its key only once it is complete:
 A process killed mid-upload therefore leaves at most hidden leftovers: staging files, which :meth:`list_keys`,
 :meth:`stat` and :meth:`open` never see and which :meth:`PayloadStore.remove_stale_uploads` deletes, or an
 incomplete S3 multipart upload, which costs storage until the bucket's lifecycle rule ``AbortIncompleteMultipartUpload``
-(set it to a day or so) removes it; obstore cannot list those uploads itself.
+(a day: ``metadock store lifecycle`` sets it) removes it; obstore cannot list those uploads itself.
+
+Keys (:meth:`PayloadStore.new_key`) are ``payloads/<tenant id>/<yyyy>/<mm>/<dd>/<ab>/<32 hex>``: one common first
+segment for one lifecycle rule, the tenant and the capture's day for an operator's prefix, a random part that spreads
+objects. Keys of the older ``ab/cd/<32 hex>`` shape keep working everywhere.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from metadock.payloads.store_types import (
 from metadock.payloads.upload_meter import PART_BYTES, UploadMeter
 
 __all__ = [
+    "KEY_ROOT",
     "PART_BYTES",
     "InvalidKey",
     "ObjectInfo",
@@ -78,17 +83,38 @@ UPLOAD_CONCURRENCY = 2
 # Reads are handed out in chunks at least this large: few enough Python round trips to keep the loop idle.
 READ_CHUNK_BYTES = 256 * KIB
 
-_KEY = re.compile(r"\A([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})\Z")
+# Every key made today: ``payloads/<tenant id>/<yyyy>/<mm>/<dd>/<ab>/<ab…32 hex>``, the UTC date the capture began.
+# The common first segment is what one S3 lifecycle rule filters on (see payloads/lifecycle.py).
+KEY_ROOT = "payloads/"
+_DATED_KEY = re.compile(
+    r"\Apayloads/(0|[1-9][0-9]{0,18})/([0-9]{4})/([0-9]{2})/([0-9]{2})/([0-9a-f]{2})/([0-9a-f]{32})\Z"
+)
+# Keys made before the capture date was in them (``ab/cd/abcd<28 hex>``): still read, deleted, listed and checked.
+_LEGACY_KEY = re.compile(r"\A([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})\Z")
 # obstore's file store stages an upload as "<final name>#<n>" in the final directory.
 _STAGING_NAME = re.compile(r"\A[0-9a-f]{32}#[0-9]+\Z")
 # The errors that mean "out of space" on a disk (ENOSPC, EDQUOT) or from an S3 server (MinIO's 507, SeaweedFS).
 _FULL_MARKERS = ("os error 28", "os error 122", "No space left", "Insufficient Storage", "no free volumes left")
 
 
+def _is_key(key: str) -> bool:
+    dated = _DATED_KEY.fullmatch(key)
+    if dated is not None:
+        if dated[6][:2] != dated[5]:
+            return False
+        try:
+            dt.date(int(dated[2]), int(dated[3]), int(dated[4]))
+        except ValueError:
+            return False
+        return True
+    legacy = _LEGACY_KEY.fullmatch(key)
+    return legacy is not None and legacy[3][:4] == legacy[1] + legacy[2]
+
+
 def check_key(key: str) -> str:
-    """Return ``key`` if it has the generated shape ``ab/cd/abcd<28 hex>``, else raise :class:`InvalidKey`."""
-    match = _KEY.fullmatch(key) if isinstance(key, str) else None
-    if match is None or match[3][:4] != match[1] + match[2]:
+    """Return ``key`` if it has a generated shape (dated, or the older ``ab/cd/abcd<28 hex>``), else raise
+    :class:`InvalidKey`."""
+    if not isinstance(key, str) or not _is_key(key):
         raise InvalidKey("not a payload key")
     return key
 
@@ -123,10 +149,18 @@ class PayloadStore:
         return f"PayloadStore({self.url})"
 
     @staticmethod
-    def new_key() -> str:
-        """A fresh random key; the first four hex digits spread objects over 65,536 directories or prefixes."""
+    def new_key(tenant_id: int = 0, captured_at: dt.datetime | None = None) -> str:
+        """A fresh key ``payloads/<tenant id>/<yyyy>/<mm>/<dd>/<ab>/<ab…32 random hex>``.
+
+        Built from the server's own facts only (the authenticated tenant's id and the clock, UTC; ``0`` for bytes
+        written outside a tenant, by tools and tests), never from client input. The date lets an operator list or
+        remove a day's bytes by prefix; the random directory spreads a busy day over 256 directories or prefixes.
+        """
+        if tenant_id < 0:
+            raise ValueError("a tenant id is not negative")
+        day = (captured_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         name = secrets.token_hex(16)
-        return f"{name[:2]}/{name[2:4]}/{name}"
+        return f"{KEY_ROOT}{tenant_id}/{day:%Y/%m/%d}/{name[:2]}/{name}"
 
     def local_path(self, key: str) -> Path | None:
         """Where the file store keeps ``key`` (for sendfile); None on S3. The file may not exist."""
@@ -261,7 +295,7 @@ class PayloadStore:
         try:
             async for batch in obs.list(self._backend, chunk_size=1000):
                 for meta in batch:
-                    if _KEY.fullmatch(meta["path"]):
+                    if _is_key(meta["path"]):
                         yield meta["path"], meta["last_modified"]
         except Exception as error:
             raise self._unavailable(error, "could not be listed") from error

@@ -12,13 +12,14 @@ import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import anyio
 import pytest
 
 from metadock.payloads.store import (
+    KEY_ROOT,
     MIB,
     PART_BYTES,
     READ_CHUNK_BYTES,
@@ -236,6 +237,17 @@ BAD_KEYS = [
     "ab/cd/abcd" + "0" * 28 + "/x",
     "abcd" + "0" * 28,
     "",
+    # The dated shape, wrong in one part each: the random directory, the date, the tenant, the root, a traversal.
+    "payloads/7/2026/11/29/ab/" + "0" * 32,
+    "payloads/7/2026/02/30/ab/ab" + "0" * 30,
+    "payloads/7/2026/13/01/ab/ab" + "0" * 30,
+    "payloads/07/2026/11/29/ab/ab" + "0" * 30,
+    "payloads/-7/2026/11/29/ab/ab" + "0" * 30,
+    "payloads/x/2026/11/29/ab/ab" + "0" * 30,
+    "Payloads/7/2026/11/29/ab/ab" + "0" * 30,
+    "payloads/7/2026/11/29/ab/../ab" + "0" * 30,
+    "other/7/2026/11/29/ab/ab" + "0" * 30,
+    "payloads/7/2026/11/29/ab/ab" + "0" * 30 + "/x",
 ]
 
 
@@ -257,6 +269,33 @@ def test_new_keys_have_the_checked_shape() -> None:
     keys = {PayloadStore.new_key() for _ in range(1000)}
     assert len(keys) == 1000
     assert all(check_key(key) == key for key in keys)
+
+
+def test_new_keys_carry_the_tenant_and_the_utc_capture_day_under_one_root() -> None:
+    # 23:30 in New York on the 28th is already the 29th in UTC: the day is UTC's, whatever the zone given.
+    captured = datetime(2026, 11, 28, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    keys = [PayloadStore.new_key(42, captured) for _ in range(200)]
+    assert all(key.startswith(f"{KEY_ROOT}42/2026/11/29/") and check_key(key) == key for key in keys)
+    directory, name = keys[0].split("/")[-2:]
+    assert len(name) == 32
+    assert name[:2] == directory
+    assert len({key.split("/")[-2] for key in keys}) > 100  # the random directory spreads a day's objects
+    assert len(PayloadStore.new_key(2**63 - 1, captured)) <= 80  # fits the store_key column at the largest id
+    with pytest.raises(ValueError, match="tenant"):
+        PayloadStore.new_key(-1)
+
+
+async def test_keys_of_the_older_shape_keep_working(store: PayloadStore) -> None:
+    old = "ab/cd/abcd" + "1" * 28
+    new = store.new_key(3)
+    for key in (old, new):
+        await store.put_stream(key, chunked(b"bytes of " + key.encode()), max_bytes=None)
+    assert await listed(store) == {old, new}
+    assert (await store.stat(old)).size == len(b"bytes of " + old.encode())
+    assert b"".join([chunk async for chunk in await store.open(old, start=6)]) == b"of " + old.encode()
+    await store.delete_many([old])
+    await store.delete(new)
+    assert await listed(store) == set()
 
 
 async def test_local_path(store: PayloadStore) -> None:

@@ -363,11 +363,15 @@ def payloads_fsck(repair: bool) -> None:
     """Find bytes without a record and records without bytes; exits 1 when something is wrong and not repaired."""
     from metadock.payloads import maintenance
 
-    report = _with_store(lambda database, store: maintenance.fsck(database, store, repair=repair))
+    days = get_settings().payload_retention_days
+    report = _with_store(lambda database, store: maintenance.fsck(database, store, repair=repair, retention_days=days))
     for key in report.orphaned_keys:
         click.echo(f"orphaned bytes: {key}{' (removed)' if repair else ''}")
     for record_id in report.missing_records:
-        click.echo(f"record without bytes: {record_id}{' (marked dropped: deleted)' if repair else ''}")
+        reason = report.reason(record_id)
+        click.echo(
+            f"record without bytes: {record_id}" + (f" (marked dropped: {reason})" if repair else f" ({reason})")
+        )
     click.echo(
         f"{len(report.orphaned_keys)} orphaned objects, {len(report.missing_records)} records without bytes"
         + (f", {report.stale_uploads_removed} stale uploads removed" if repair else "")

@@ -283,7 +283,7 @@ def test_the_fsck_command_reports_then_repairs(
 
     assert checked.returncode == 1, checked.stdout + checked.stderr
     assert f"orphaned bytes: {orphan}\n" in checked.stdout
-    assert f"record without bytes: {lost['id']}\n" in checked.stdout
+    assert f"record without bytes: {lost['id']} (deleted)\n" in checked.stdout
     assert "1 orphaned objects, 1 records without bytes" in checked.stdout
     assert healthy["payload_store_reference"] not in checked.stdout
     assert stored_bytes(settings, orphan) == b"orphan"

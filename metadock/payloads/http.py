@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
@@ -63,7 +64,7 @@ async def _open(store: PayloadStore, target: DownloadTarget, start: int, end: in
         chunks = await store.open(target.store_key, start=start, end=end)
         first = await anext(chunks, b"")
     except (ObjectNotFound, RangeNotSatisfiable):
-        raise gone("deleted") from None
+        raise gone(target.missing_reason(dt.datetime.now(dt.UTC))) from None
     return _prefetched(first, chunks)
 
 

@@ -96,15 +96,32 @@ async def recount_totals(database: Database) -> None:
 class FsckReport:
     orphaned_keys: list[str] = field(default_factory=list)  # bytes without a live record
     missing_records: list[int] = field(default_factory=list)  # live records without bytes
+    # Those of missing_records past their retention: a lifecycle rule's work, marked ``expired`` (others ``deleted``).
+    expired_records: set[int] = field(default_factory=set)
     stale_uploads_removed: int = 0
     repaired: bool = False
 
+    def reason(self, record_id: int) -> str:
+        return "expired" if record_id in self.expired_records else "deleted"
+
 
 async def fsck(
-    database: Database, store: PayloadStore, *, repair: bool, grace: dt.timedelta = IN_FLIGHT_GRACE
+    database: Database,
+    store: PayloadStore,
+    *,
+    repair: bool,
+    grace: dt.timedelta = IN_FLIGHT_GRACE,
+    retention_days: int = 0,
 ) -> FsckReport:
+    """Compare the store's listing with the live records. A record whose bytes are gone is ``expired`` when it is
+    past its ``expires_at`` or older than ``retention_days`` (an S3 lifecycle rule expires bytes by age, at or after
+    the retention), else ``deleted`` (removed behind Metadock's back)."""
     report = FsckReport(repaired=repair)
     started = _now()
+    # With no retention, "older than the retention" is never true.
+    retained_since = (
+        started - dt.timedelta(days=retention_days) if retention_days > 0 else dt.datetime.min.replace(tzinfo=dt.UTC)
+    )
     listed: set[str] = set()
     candidates: list[str] = []
 
@@ -127,20 +144,28 @@ async def fsck(
     while True:
         async with database.transaction() as connection:
             # Records younger than the listing may have bytes the listing did not see yet.
-            rows = await PayloadMaintenanceRepository(connection).live_records_after(after_id, started - grace, BATCH)
+            rows = await PayloadMaintenanceRepository(connection).live_records_after(
+                after_id, started - grace, BATCH, now=started, retained_since=retained_since
+            )
         if not rows:
             break
-        report.missing_records.extend(row["id"] for row in rows if row["store_key"] not in listed)
+        for row in rows:
+            if row["store_key"] not in listed:
+                report.missing_records.append(row["id"])
+                if row["expired"]:
+                    report.expired_records.add(row["id"])
         after_id = rows[-1]["id"]
 
     if repair:
         for key in report.orphaned_keys:
             await store.delete(key)
-        for start in range(0, len(report.missing_records), BATCH):
-            async with database.transaction() as connection:
-                await PayloadMaintenanceRepository(connection).mark_dropped(
-                    report.missing_records[start : start + BATCH], "deleted", _now()
-                )
+        for reason in ("expired", "deleted"):
+            ids = [record_id for record_id in report.missing_records if report.reason(record_id) == reason]
+            for start in range(0, len(ids), BATCH):
+                async with database.transaction() as connection:
+                    await PayloadMaintenanceRepository(connection).mark_dropped(
+                        ids[start : start + BATCH], reason, _now()
+                    )
         report.stale_uploads_removed = await store.remove_stale_uploads(older_than=STALE_UPLOAD_AGE)
         await recount_totals(database)
     return report

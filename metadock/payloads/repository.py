@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, literal, select, type_coerce, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
@@ -258,9 +258,14 @@ class PayloadMaintenanceRepository:
         )
         await self.connection.write(insert(payload_counts).from_select(["tenant_id", "total", "generation"], uncounted))
 
-    async def live_records_after(self, after_id: int, created_before: dt.datetime, limit: int) -> list[Any]:
+    async def live_records_after(
+        self, after_id: int, created_before: dt.datetime, limit: int, *, now: dt.datetime, retained_since: dt.datetime
+    ) -> list[Any]:
+        """Live records by id, each with ``expired``: past its ``expires_at``, or captured before ``retained_since``
+        (the byte retention's cutoff now), i.e. bytes a lifecycle rule at the retention may have removed."""
+        expired = case((or_(_c.expires_at <= now, _c.created_at < retained_since), True), else_=False)
         statement = (
-            select(_c.id, _c.store_key)
+            select(_c.id, _c.store_key, expired.label("expired"))
             .where(_c.dropped.is_(False), _c.id > after_id, _c.created_at < created_before)
             .order_by(_c.id)
             .limit(limit)

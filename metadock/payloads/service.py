@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,14 @@ class DownloadTarget:
     size: int
     sha256: str | None
     content_type: str
+    expires_at: str | None = None  # Laravel's text, as the record reads it
+
+    def missing_reason(self, now: dt.datetime) -> str:
+        """Why the store no longer has the bytes, as far as Metadock can tell: past their retention, a lifecycle rule
+        (or prune, racing this read) expired them; before it, someone deleted them."""
+        if self.expires_at is not None and dt.datetime.fromisoformat(self.expires_at) <= now:
+            return "expired"
+        return "deleted"
 
 
 class PayloadService:
@@ -97,7 +106,9 @@ class PayloadService:
         row = await self._row(raw_id)
         if row["dropped"]:
             raise gone(row["dropped_reason"])
-        return DownloadTarget(row["id"], row["store_key"], row["size"], row["sha256"], row["content_type"])
+        return DownloadTarget(
+            row["id"], row["store_key"], row["size"], row["sha256"], row["content_type"], row["expires_at"]
+        )
 
     async def delete(self, raw_id: str) -> str | None:
         """Remove the record; returns the store key whose bytes the caller removes once this transaction commits."""

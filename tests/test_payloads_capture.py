@@ -155,7 +155,8 @@ def test_store_reference_is_an_opaque_key_never_steered_by_the_client(
         assert not reference.startswith("/")
         assert root not in reference
         assert "://" not in reference
-        assert re.fullmatch(r"[0-9a-f/]+", reference), reference
+        # Only the server's facts: the tenant's id, the UTC day the capture began, random hex.
+        assert re.fullmatch(r"payloads/[1-9][0-9]*/[0-9]{4}/[0-9]{2}/[0-9]{2}/([0-9a-f]{2})/\1[0-9a-f]{30}", reference)
         # It names the bytes in the store, and nothing else.
         assert stored_bytes(settings, reference) == b"same bytes"
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -328,3 +329,10 @@ def test_prune_marks_lifecycle_expired_bytes_expired_without_an_error(
     assert client.get(f"{PAYLOADS}/{young['id']}/download", headers=tenant.headers()).content == b"young"
     report = _run(settings, lambda database: maintenance.fsck(database, store, repair=False, grace=dt.timedelta(0)))
     assert (report.missing_records, report.orphaned_keys) == ([], [])
+
+
+def test_serving_never_loads_botocore() -> None:
+    """Only `store lifecycle --apply` pays for botocore's import; the app and the other commands never load it."""
+    code = "import sys, metadock.app, metadock.cli, metadock.payloads.lifecycle; print('botocore' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"

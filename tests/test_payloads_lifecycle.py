@@ -16,7 +16,7 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +35,16 @@ from metadock.payloads import maintenance
 from metadock.payloads.table import payload_metadata
 from metadock.settings import Settings
 from tests.console.helpers import PASSWORD, create_people, csrf_of
-from tests.factories import PAYLOADS, TenantKeys, capture_payload, laravel_error, payload_store, run_in_transaction
+from tests.factories import (
+    PAYLOADS,
+    TenantKeys,
+    add_payload_records,
+    capture_payload,
+    laravel_error,
+    payload_store,
+    run_in_transaction,
+    stored_bytes,
+)
 from tests.live import METADOCK
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
@@ -336,3 +345,45 @@ def test_serving_never_loads_botocore() -> None:
     code = "import sys, metadock.app, metadock.cli, metadock.payloads.lifecycle; print('botocore' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_records_with_keys_of_the_older_shape_keep_working(
+    retained_client: TestClient[object], retained: Settings, tenant: TenantKeys
+) -> None:
+    """Records written before keys carried their day (``ab/cd/<32 hex>``): downloaded, ranged, checked by fsck,
+    pruned with their bytes, and a live one deleted with its bytes."""
+    client, settings = retained_client, retained
+    store = payload_store(settings)
+
+    async def put(key: str, data: bytes) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        await store.put_stream(key, chunks(), max_bytes=None)
+
+    old, deleted_key = "ab/cd/abcd" + "7" * 28, "ef/01/ef01" + "8" * 28
+    asyncio.run(put(old, b"written by an older Metadock"))
+    asyncio.run(put(deleted_key, b"to be deleted"))
+    values = {"content_type": "text/plain", "sha256": None}
+    record, other = add_payload_records(
+        settings.database_url,
+        tenant.uuid,
+        [values | {"store_key": old, "size": 28}, values | {"store_key": deleted_key, "size": 13}],
+    )
+
+    assert client.get(f"{PAYLOADS}/{record['id']}/download", headers=tenant.headers()).content == (
+        b"written by an older Metadock"
+    )
+    ranged = client.get(f"{PAYLOADS}/{record['id']}/download", headers=tenant.headers() | {"Range": "bytes=11-15"})
+    assert (ranged.status_code, ranged.content) == (206, b"an ol")
+    report = _run(settings, lambda database: maintenance.fsck(database, store, repair=False, grace=dt.timedelta(0)))
+    assert (report.missing_records, report.orphaned_keys) == ([], [])
+
+    assert client.delete(f"{PAYLOADS}/{other['id']}", headers=tenant.headers()).status_code == 204
+    _age(settings.database_url, record["id"], RETENTION_DAYS + 1)
+    pruned = _run(settings, lambda database: maintenance.prune(database, store, older_than_days=RETENTION_DAYS))
+
+    assert pruned == 1
+    assert _meta(client, tenant, record["id"])["dropped_reason"] == "expired"
+    assert stored_bytes(settings, old) is None
+    assert stored_bytes(settings, deleted_key) is None

@@ -37,6 +37,7 @@ from metadock.metadatas.http import MetadataController
 from metadock.payloads.http import PayloadController, RunArchiveController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
+from metadock.payloads.tag_rules_http import TagRuleController
 from metadock.payloads.traced_store import TracedPayloadStore
 from metadock.settings import Settings, get_settings
 from metadock.users import http as users_http
@@ -99,7 +100,9 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
         path="/", route_handlers=[PayloadController, RunArchiveController], opt=dialect(render_laravel, laravel)
     )
     management_api = Router(
-        path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel, laravel)
+        path="/",
+        route_handlers=[ApiKeyController, UserController, TagRuleController, login, logout],
+        opt=dialect(render_laravel, laravel),
     )
 
     app = Litestar(

@@ -8,10 +8,15 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 
 from metadock.app import create_app
 from metadock.kit.db import Connection
+from metadock.kit.repository import ANCHORS
 from metadock.payloads.tag_tables import payload_tags
 from metadock.payloads.tags import RULES, extract, parse_pointer, resolve, tag_text
 from metadock.settings import Settings
@@ -308,3 +313,65 @@ def test_extract_applies_only_rules_of_the_payloads_media_type() -> None:
     assert extract(rules, "Application/Vnd.X+Json; charset=utf-8", [b'{"a": 2}']) == {"b": "2"}
     assert extract(rules, "text/plain", [b'{"a": 2}']) == {}
     assert extract(rules, "application/json", [b"[1, 2"]) == {}
+
+
+# The trace id -------------------------------------------------------------------------------------------------------
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_a_traced_capture_stores_its_trace_id_as_a_tag_that_finds_it(settings: Settings, tenant: TenantKeys) -> None:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with TestClient(create_app(settings, tracer=provider.get_tracer("test"))) as client:
+        traceparent = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+        headers = {**tenant.headers("writer"), **traceparent}
+        # The trace id wins over a client's own tag of that name: it is what a trace back end searches by.
+        params = {"flow_run_id": 1, "flow_step_id": 1, "tag[trace_id]": "forged", "tag[order_id]": "9"}
+        response = client.post(PAYLOADS, params=params, content=b"{}", headers=headers)
+        assert response.status_code == 201, response.text
+        record = response.json()["data"]
+        untraced_request = _capture(client, tenant)  # a span of its own: another trace id
+        assert _tags(client, tenant, record["id"]) == {"order_id": "9", "trace_id": TRACE_ID}
+        assert _listed(client, tenant, **{"filter[tag.trace_id]": TRACE_ID}) == ([record["id"]], 1)
+        other = _tags(client, tenant, untraced_request["id"])["trace_id"]
+        assert len(other) == 32 and other != TRACE_ID
+        server = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER][0]
+        assert server.context is not None and format(server.context.trace_id, "032x") == TRACE_ID
+
+
+def test_without_tracing_a_capture_has_no_trace_id_tag(client: Client, tenant: TenantKeys) -> None:
+    headers = {**tenant.headers("writer"), "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+    response = client.post(PAYLOADS, params={"flow_run_id": 1, "flow_step_id": 1}, content=b"{}", headers=headers)
+    assert _tags(client, tenant, response.json()["data"]["id"]) == {}
+
+
+# Deep pages ---------------------------------------------------------------------------------------------------------
+
+
+def test_deep_pages_of_a_tag_filter_from_anchors_stay_exact_after_deletions(
+    client: Client, tenant: TenantKeys, spaced_anchors: None
+) -> None:
+    records = []
+    for n in range(60):
+        tags = {"tag[color]": "red" if n % 3 else "blue"}
+        records.append((_capture(client, tenant, flow_run_id=1 + n % 2, **tags)["id"], tags["tag[color]"], 1 + n % 2))
+
+    def check(params: dict[str, str], wanted: set[str], run: int | None = None) -> None:
+        expected = [rid for rid, color, flow_run in records if color in wanted and run in (None, flow_run)]
+        for page in range(1, len(expected) // 4 + 2):
+            got = _listed(client, tenant, **params, per_page="4", page=str(page))
+            assert got == (expected[(page - 1) * 4 : page * 4], len(expected)), (params, page)
+
+    red, either = {"filter[tag.color]": "red"}, {"filter[tag.color]": "red,blue"}
+    check(red, {"red"})
+    check(either, {"red", "blue"})
+    check({**red, "filter[flow_run_id]": "2"}, {"red"}, run=2)
+    assert ANCHORS.count() > 0  # the deep pages started from anchors
+    for rid, _color, _run in records[5:40:6]:
+        assert client.delete(f"{PAYLOADS}/{rid}", headers=tenant.headers("writer")).status_code == 204
+    records = [record for record in records if record[0] not in {r[0] for r in records[5:40:6]}]
+    records.append((_capture(client, tenant, **{"tag[color]": "red"})["id"], "red", 1))
+    check(red, {"red"})
+    check(either, {"red", "blue"})

@@ -4,6 +4,9 @@ pointers), shown in ``/meta``, found by ``filter[tag.<name>]``, removed with the
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -336,9 +339,11 @@ def test_a_traced_capture_stores_its_trace_id_as_a_tag_that_finds_it(settings: S
         assert _tags(client, tenant, record["id"]) == {"order_id": "9", "trace_id": TRACE_ID}
         assert _listed(client, tenant, **{"filter[tag.trace_id]": TRACE_ID}) == ([record["id"]], 1)
         other = _tags(client, tenant, untraced_request["id"])["trace_id"]
-        assert len(other) == 32 and other != TRACE_ID
-        server = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER][0]
-        assert server.context is not None and format(server.context.trace_id, "032x") == TRACE_ID
+        assert len(other) == 32
+        assert other != TRACE_ID
+        server = next(span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER)
+        assert server.context is not None
+        assert format(server.context.trace_id, "032x") == TRACE_ID
 
 
 def test_without_tracing_a_capture_has_no_trace_id_tag(client: Client, tenant: TenantKeys) -> None:
@@ -375,3 +380,16 @@ def test_deep_pages_of_a_tag_filter_from_anchors_stay_exact_after_deletions(
     records.append((_capture(client, tenant, **{"tag[color]": "red"})["id"], "red", 1))
     check(red, {"red"})
     check(either, {"red", "blue"})
+
+
+def test_a_run_archives_manifest_shows_each_records_tags_as_meta_does(client: Client, tenant: TenantKeys) -> None:
+    tagged = _capture(client, tenant, flow_run_id=77, **{"tag[order_id]": "1234"})
+    plain = _capture(client, tenant, flow_run_id=77)
+    response = client.get("/api/v1/flow-runs/77/payloads.zip", headers=tenant.headers("reader"))
+    assert response.status_code == 200
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("manifest.json"))
+    metas = {entry["record"]["id"]: entry["meta"] for entry in manifest["records"]}
+    for record in (tagged, plain):
+        meta = client.get(f"{PAYLOADS}/{record['id']}/meta", headers=tenant.headers("reader")).json()["data"]
+        assert metas[record["id"]] == meta
+    assert metas[tagged["id"]]["tags"] == {"order_id": "1234"}

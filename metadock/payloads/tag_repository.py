@@ -58,6 +58,16 @@ class TagRepository:
         rows = await self.connection.fetch_all(_TAGS_OF, {"tenant_id": self.tenant_id, "payload_id": payload_id})
         return {row["name"]: row["value"] for row in rows}
 
+    async def of_many(self, payload_ids: list[int]) -> dict[int, dict[str, str]]:
+        """The tags of each of these records (a run archive's page of them) that has any."""
+        statement = select(_t.payload_id, _t.name, _t.value).where(
+            _t.tenant_id == self.tenant_id, _t.payload_id.in_(payload_ids)
+        )
+        found: dict[int, dict[str, str]] = {}
+        for row in await self.connection.fetch_all(statement.order_by(_t.payload_id, _t.name)):
+            found.setdefault(int(row["payload_id"]), {})[row["name"]] = row["value"]
+        return found
+
     async def remove(self, payload_id: int) -> None:
         await self.connection.write(_DELETE_TAGS_OF, {"tenant_id": self.tenant_id, "payload_id": payload_id})
 

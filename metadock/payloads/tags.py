@@ -98,8 +98,10 @@ def parse_tag_params(params: Iterable[tuple[str, str]], violations: list[Violati
         path = f"tag.{name[: MAX_NAME + 1]}"
         if match is None or not NAME.fullmatch(name):
             violations.append(Violation(path, f"A tag name must be 1 to {MAX_NAME} characters of a-z, 0-9 and _."))
-        elif len(value) > MAX_VALUE or "\x00" in value:
+        elif len(value) > MAX_VALUE:
             violations.append(Violation(path, f"The {path} field must not be greater than {MAX_VALUE} characters."))
+        elif "\x00" in value:  # PostgreSQL text cannot hold NUL
+            violations.append(Violation(path, f"The {path} field must not contain NUL characters."))
         else:
             tags[name] = value
     if len(tags) > MAX_TAGS:

@@ -111,6 +111,8 @@ def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -
             if dynamic or field in allowed.filters:
                 if raw.count(",") >= MAX_FILTER_VALUES:
                     raise AppError(400, f"Requested filter `{field}` has more than {MAX_FILTER_VALUES} values.")
+                if dynamic and "\x00" in raw:  # PostgreSQL text cannot hold NUL; no value of ours has one
+                    raise AppError(400, f"Requested filter `{field}` must not contain NUL characters.")
                 if raw.strip():
                     # A dynamic (tag) filter compares text exactly: a value is never trimmed or converted.
                     filters[field] = tuple(dict.fromkeys(raw.split(","))) if dynamic else _integers(raw)

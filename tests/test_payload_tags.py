@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,8 +38,12 @@ Client = TestClient[object]
 
 
 @pytest.fixture(autouse=True)
-def _no_cached_rules() -> None:
-    RULES._rules.clear()  # each test's database starts with no rules; ids repeat across databases
+def _no_cached_rules() -> Iterator[None]:
+    # Each test's database starts with no rules, and tenant ids repeat across databases: no rule cached by one test
+    # may apply in the next (here or in another module).
+    RULES.clear()
+    yield
+    RULES.clear()
 
 
 def _capture(client: Client, tenant: TenantKeys, body: bytes = b'{"order": 1}', **params: Any) -> dict[str, Any]:
@@ -393,3 +398,15 @@ def test_a_run_archives_manifest_shows_each_records_tags_as_meta_does(client: Cl
         meta = client.get(f"{PAYLOADS}/{record['id']}/meta", headers=tenant.headers("reader")).json()["data"]
         assert metas[record["id"]] == meta
     assert metas[tagged["id"]]["tags"] == {"order_id": "1234"}
+
+
+def test_nul_in_a_tag_is_refused_in_laravels_shape(client: Client, tenant: TenantKeys) -> None:
+    params = {"flow_run_id": 1, "flow_step_id": 1, "tag[order_id]": "a\x00b"}
+    response = client.post(PAYLOADS, params=params, content=b"{}", headers=tenant.headers("writer"))
+    assert laravel_error(response, 422)["errors"] == {
+        "tag.order_id": ["The tag.order_id field must not contain NUL characters."]
+    }
+    response = client.get(PAYLOADS, params={"filter[tag.order_id]": "a\x00b"}, headers=tenant.headers("reader"))
+    assert laravel_error(response, 400) == {
+        "message": "Requested filter `tag.order_id` must not contain NUL characters."
+    }

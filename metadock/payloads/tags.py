@@ -160,5 +160,8 @@ class RuleCache:
     def forget(self, tenant_id: int) -> None:
         self._rules.pop(tenant_id, None)
 
+    def clear(self) -> None:
+        self._rules.clear()
+
 
 RULES = RuleCache()

@@ -410,3 +410,15 @@ def test_nul_in_a_tag_is_refused_in_laravels_shape(client: Client, tenant: Tenan
     assert laravel_error(response, 400) == {
         "message": "Requested filter `tag.order_id` must not contain NUL characters."
     }
+
+
+def test_a_tag_of_invalid_utf8_is_kept_as_decoded_or_refused_never_a_server_error(
+    client: Client, tenant: TenantKeys
+) -> None:
+    response = client.post(
+        f"{PAYLOADS}?flow_run_id=1&flow_step_id=1&tag%5Bx%5D=%FF%FE", content=b"{}", headers=tenant.headers("writer")
+    )
+    assert response.status_code in (201, 422), response.text
+    listed = client.get(f"{PAYLOADS}?filter%5Btag.x%5D=%FF%FE", headers=tenant.headers("reader"))
+    assert listed.status_code == 200
+    assert listed.json()["meta"]["total"] == (1 if response.status_code == 201 else 0)

@@ -34,6 +34,7 @@ from metadock.kit.tracing import tracer_from_environment
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
+from metadock.payloads import tag_rules_http
 from metadock.payloads.http import PayloadController, RunArchiveController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
@@ -139,7 +140,12 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
     finish_document(
         app,
         components=[problem.components, laravel.components],
-        body_rules=[metadatas_openapi.BODY_RULES, users_http.BODY_RULES, login_http.BODY_RULES],
+        body_rules=[
+            metadatas_openapi.BODY_RULES,
+            users_http.BODY_RULES,
+            login_http.BODY_RULES,
+            tag_rules_http.BODY_RULES,
+        ],
     )
     complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))

@@ -27,6 +27,8 @@ def _validated(name: str, content_type: str, pointer: str) -> tuple[str, str, st
         violations.append(Violation("content_type", "The content type field must be a media type without parameters."))
     if len(pointer) > MAX_POINTER:
         violations.append(Violation("pointer", f"The pointer field must not be greater than {MAX_POINTER} characters."))
+    elif "\x00" in pointer:  # PostgreSQL text cannot hold NUL
+        violations.append(Violation("pointer", "The pointer field must not contain NUL characters."))
     else:
         try:
             parse_pointer(pointer)

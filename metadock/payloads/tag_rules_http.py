@@ -6,20 +6,36 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from metadock.api_keys.http import ADMIN_ONLY, BODY_ERRORS, time_text
 from metadock.kit.authentication import principal_of
-from metadock.kit.openapi import DOCS, Docs
+from metadock.kit.openapi import DOCS, BodyRules, Docs
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.payloads.tag_rules import TagRuleService
+from metadock.payloads.tag_tables import MAX_POINTER
+from metadock.payloads.tags import NAME
 
 
 class TagRuleCreate(msgspec.Struct, kw_only=True):
     name: str  # the tag's name: [a-z0-9_]{1,40}
     content_type: str  # the payloads it applies to, by media type (parameters ignored at capture): application/json
     pointer: str  # an RFC 6901 JSON pointer into the payload: /order/id
+
+
+_TOKEN = "[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
+# What TagRuleService validates, so that a schema-valid body is never refused.
+BODY_RULES = {
+    "TagRuleCreate": BodyRules(
+        {
+            "name": Schema(type=OpenAPIType.STRING, pattern=f"^{NAME.pattern}$"),
+            "content_type": Schema(type=OpenAPIType.STRING, pattern=f"^{_TOKEN}/{_TOKEN}$", max_length=255),
+            "pointer": Schema(type=OpenAPIType.STRING, pattern="^(/([^~\\u0000]|~[01])*)*$", max_length=MAX_POINTER),
+        }
+    )
+}
 
 
 class TagRuleOut(msgspec.Struct, kw_only=True):

@@ -10,8 +10,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import asyncpg
 from sqlalchemy import String, cast, literal, select
 
+from bench.seed_postgres import driver_url
 from metadock.kit.db import Database
 from metadock.payloads.table import payload_metadata
 from metadock.payloads.tag_tables import payload_tags
@@ -44,7 +46,13 @@ def ensure(database_url: str, tenant_id: int, log: Callable[[str], None]) -> Non
                     payload_tags.insert().from_select(["tenant_id", "name", "value", "payload_id"], rows)
                 )
             if database.dialect_name == "postgresql":
-                await database.run_sync(lambda sync: sync.exec_driver_sql("ANALYZE payload_tags"))
+                # Outside a transaction: index-only scans need the visibility map a bulk insert lacks (as the seeding
+                # does for payload_metadata); autovacuum would get there later.
+                connection = await asyncpg.connect(driver_url(database_url))
+                try:
+                    await connection.execute("VACUUM (ANALYZE) payload_tags")
+                finally:
+                    await connection.close()
             log(f"  tagged tenant {tenant_id}'s records with {TAG} ({time.perf_counter() - started:.1f} s)")
         finally:
             await database.dispose()

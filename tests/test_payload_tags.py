@@ -343,6 +343,10 @@ def test_a_traced_capture_stores_its_trace_id_as_a_tag_that_finds_it(settings: S
         untraced_request = _capture(client, tenant)  # a span of its own: another trace id
         assert _tags(client, tenant, record["id"]) == {"order_id": "9", "trace_id": TRACE_ID}
         assert _listed(client, tenant, **{"filter[tag.trace_id]": TRACE_ID}) == ([record["id"]], 1)
+        # A caller's unsampled trace (flags 00) reaches no back end: nothing to find it by.
+        unsampled = {**tenant.headers("writer"), "traceparent": f"00-{'1' * 32}-00f067aa0ba902b7-00"}
+        response = client.post(PAYLOADS, params={"flow_run_id": 1, "flow_step_id": 1}, content=b"{}", headers=unsampled)
+        assert _tags(client, tenant, response.json()["data"]["id"]) == {}
         other = _tags(client, tenant, untraced_request["id"])["trace_id"]
         assert len(other) == 32
         assert other != TRACE_ID

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from metadock.kit.db import Connection
-from metadock.kit.tracing import current_trace_id
+from metadock.kit.tracing import sampled_trace_id
 from metadock.payloads.tag_repository import TagRepository
 from metadock.payloads.tags import RULES, TRACE_TAG, extract
 
@@ -18,7 +18,8 @@ class CaptureTags:
     def __init__(self, given: dict[str, str], tenant_id: int, extract_max_bytes: int) -> None:
         self.given = given
         self.tenant_id = tenant_id
-        self.trace_id = current_trace_id()  # the request's span is current here, not in a later task
+        # The request's span is current here (not in a later task); an unsampled trace is in no back end to search.
+        self.trace_id = sampled_trace_id()
         # A tenant known (from the cache) to have no rules needs no head kept.
         self.head_limit = 0 if RULES.fresh(tenant_id) == () else extract_max_bytes
 

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 Case = tuple[str, str, dict[str, str]]
+CAPTURE_BODY = b'{"order": {"id": 1234}, "pad": "' + b"x" * 990 + b'"}'  # 1 KiB of JSON, as S7 sends
 
 
 def _scope(path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -32,7 +33,8 @@ def _scope(path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        # A case with a Content-Length is a capture: POST with CAPTURE_BODY.
+        "method": "POST" if "content-length" in headers else "GET",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -47,8 +49,10 @@ def _scope(path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
 async def _call(app: Any, case: Case) -> tuple[int, bytes]:
     sent: list[dict[str, Any]] = []
 
+    body = CAPTURE_BODY if "content-length" in case[2] else b""
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -80,7 +84,30 @@ def _seed(url: str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     ]
     items = add_metadatas(url, keys.uuid, bodies)
     records = add_payload_records(url, keys.uuid, [{"flow_run_id": n % 2} for n in range(300)])
+    if _has_tags():
+        _tag_run_1(url, keys.uuid, [record["id"] for record in records if record["flow_run_id"] == 1])
     return keys, items, records
+
+
+def _has_tags() -> bool:
+    """Whether the code measured has tags (``--code`` may be older)."""
+    import importlib.util
+
+    return importlib.util.find_spec("metadock.payloads.tags") is not None
+
+
+def _tag_run_1(url: str, tenant_uuid: str, record_ids: list[int]) -> None:
+    """Run 1's records get ``order_id=order-1``, so the tag list (S12) selects what S3's run filter does."""
+    from metadock.payloads.tag_repository import TagRepository
+    from metadock.tenants.repository import TenantRepository
+    from tests.factories import run_in_transaction
+
+    async def work(connection: Any) -> None:
+        tenant = await TenantRepository(connection).find_by_uuid(tenant_uuid)
+        for record_id in record_ids:
+            await TagRepository(connection, tenant["id"]).add(record_id, {"order_id": "order-1"})
+
+    run_in_transaction(url, work)
 
 
 async def _measure(url: str, seconds: float, profile: str | None, seeded: Any) -> None:
@@ -101,11 +128,27 @@ async def _measure(url: str, seconds: float, profile: str | None, seeded: Any) -
             "S3 list100": ("/api/v1/payload-metadata", "filter%5Bflow_run_id%5D=1&per_page=100", reader),
             "S2 type+title": ("/metadatas", "type=t1&title=number&limit=100", reader),
             "M list100": ("/metadatas", "limit=100", reader),
+            "S7 capture 1k": (
+                "/api/v1/payload-metadata",
+                "flow_run_id=9&flow_step_id=1",
+                {"Authorization": keys.writer, "content-type": "application/json", "content-length": "1024"},
+            ),
         }
+        if _has_tags():
+            cases["S7 capture+tag"] = (
+                "/api/v1/payload-metadata",
+                "flow_run_id=9&flow_step_id=1&tag%5Border_id%5D=1234",
+                {"Authorization": keys.writer, "content-type": "application/json", "content-length": "1024"},
+            )
+            cases["S12 tag list100"] = (
+                "/api/v1/payload-metadata",
+                "filter%5Btag.order_id%5D=order-1&per_page=100",
+                reader,
+            )
         async with app.lifespan():
             for name, case in cases.items():
                 status, body = await _call(app, case)
-                assert status == 200, (name, status, body[:300])
+                assert status in (200, 201), (name, status, body[:300])
             for name, case in cases.items():
                 for _ in range(50):
                     await _call(app, case)

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, install_tools, report, seaweedfs
+from bench import baselines, install_tools, report, seaweedfs, tags
 from bench.scenarios import (
     CAPTURE_RUN_BASE,
     CAPTURE_RUNS,
@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     manifest = ensure(params, reseed=args.reseed, log=log)
     tenant = manifest["tenants"][0]
+    if _wanted(args, "S12"):
+        tags.ensure(params.db_url, tenant["id"], log)
     duration = args.duration
     measured: dict[str, Measured] = {}
     skipped: dict[str, str] = {}

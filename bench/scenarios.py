@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete
 
-from bench import wrk
+from bench import tags, wrk
 from bench.dataset import payload_ids0
 from metadock.kit.db import Database
 from metadock.payloads import maintenance
@@ -99,6 +99,10 @@ def scenarios(postgres: bool) -> list[Scenario]:
         Scenario("S3", "GET /api/v1/payload-metadata?filter[flow_run_id]=..&per_page=100 (exact total)",
                  baselines=("floor", "datasette"), targets=s3_targets,
                  paths=lambda m: [_list(f"filter%5Bflow_run_id%5D={r}&per_page=100")
+                                  for r in _sample(m["runs0"], 5000)]),
+        Scenario("S12", "GET /api/v1/payload-metadata?filter[tag.order_id]=..&per_page=100 (exact total)",
+                 baselines=("floor",), targets=(Target("ratio", 0.2, "floor"),),
+                 paths=lambda m: [_list(f"filter%5Btag.{tags.TAG}%5D={tags.value_of(r)}&per_page=100")
                                   for r in _sample(m["runs0"], 5000)]),
         Scenario("S4", "GET /api/v1/payload-metadata?per_page=100 (unfiltered first page, exact total)",
                  baselines=("db:S4",), targets=(s4,), paths=lambda _m: [_list("per_page=100")]),

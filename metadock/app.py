@@ -34,9 +34,11 @@ from metadock.kit.tracing import tracer_from_environment
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
+from metadock.payloads import tag_rules_http
 from metadock.payloads.http import PayloadController, RunArchiveController
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.store import open_store
+from metadock.payloads.tag_rules_http import TagRuleController
 from metadock.payloads.traced_store import TracedPayloadStore
 from metadock.settings import Settings, get_settings
 from metadock.users import http as users_http
@@ -99,7 +101,9 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
         path="/", route_handlers=[PayloadController, RunArchiveController], opt=dialect(render_laravel, laravel)
     )
     management_api = Router(
-        path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel, laravel)
+        path="/",
+        route_handlers=[ApiKeyController, UserController, TagRuleController, login, logout],
+        opt=dialect(render_laravel, laravel),
     )
 
     app = Litestar(
@@ -136,7 +140,12 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
     finish_document(
         app,
         components=[problem.components, laravel.components],
-        body_rules=[metadatas_openapi.BODY_RULES, users_http.BODY_RULES, login_http.BODY_RULES],
+        body_rules=[
+            metadatas_openapi.BODY_RULES,
+            users_http.BODY_RULES,
+            login_http.BODY_RULES,
+            tag_rules_http.BODY_RULES,
+        ],
     )
     complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     payload_retention_days: int = Field(default=30, ge=0)
     # Records (not only their bytes) older than this are deleted; 0 keeps them forever.
     record_retention_days: int = Field(default=0, ge=0)
+    # Tag rules (payloads/tags.py) parse payloads of at most this many bytes, kept in memory while they stream; 0: off.
+    tag_extract_max_bytes: int = Field(default=64 * 1024, ge=0, le=16 * MIB)
 
     database_pool_size: int = Field(default=10, ge=1)
 

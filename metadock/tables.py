@@ -4,6 +4,7 @@ from metadock.api_keys.table import api_keys
 from metadock.kit.db import metadata
 from metadock.metadatas.table import metadatas
 from metadock.payloads.table import payload_counts, payload_metadata
+from metadock.payloads.tag_tables import payload_tags, tag_rules
 from metadock.tenants.table import tenants
 from metadock.users.tables import login_failures, revoked_tokens, users
 
@@ -14,7 +15,9 @@ __all__ = [
     "metadatas",
     "payload_counts",
     "payload_metadata",
+    "payload_tags",
     "revoked_tokens",
+    "tag_rules",
     "tenants",
     "users",
 ]

@@ -141,6 +141,11 @@ def test_injection_strings_in_every_payload_filter_and_sort_parameter(
             if name.removeprefix("filter[").removesuffix("]") in payloads_query.ALLOWED_FILTERS:
                 # A value that is no integer matches nothing (Laravel comparing an integer column to a string).
                 ok = response.status_code == 200 and response.json()["data"] == []
+            elif name.startswith("filter[tag."):
+                # A tag's value is text compared exactly: an injection string is a value no tag has (NUL refused).
+                ok = (response.status_code == 200 and response.json()["data"] == []) or (
+                    "\x00" in value and "NUL" in laravel_error(response, 400)["message"]
+                )
             elif name in ("page", "per_page"):
                 # Read as a Laravel controller reads them: no leading integer means the default, never an error.
                 ok = response.status_code == 200 and response.json()["meta"]["current_page"] == 1

@@ -68,6 +68,7 @@ BY_DESIGN: dict[tuple[str, Any], str] = {
     # (API Platform's UniqueEntity: 400 with a violation; Laravel's unique rule: 422), which the document says.
     ("createMetadata", positive_data_acceptance): "a slug already used is a 400",
     ("createUser", positive_data_acceptance): "an email already taken is a 422",
+    ("createTagRule", positive_data_acceptance): "a (name, content type) already taken, or a 17th rule, is a 422",
     # The fuzzer's credential is an API key; logout ends login tokens only and answers an API key 400 (documented).
     ("logout", positive_data_acceptance): "an API key cannot be logged out",
     # A well-formed range may lie past the payload's end: 416, documented; the payload's size is data, not schema.

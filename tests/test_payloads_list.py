@@ -19,7 +19,7 @@ from tests.factories import (
 )
 
 BASE = "http://testserver.local" + PAYLOADS
-ALLOWED_FILTERS_MESSAGE = "Allowed filter(s) are `id, flow_run_id, flow_step_id, flow_log_id`."
+ALLOWED_FILTERS_MESSAGE = "Allowed filter(s) are `id, flow_run_id, flow_step_id, flow_log_id, tag.*`."
 ALLOWED_SORTS_MESSAGE = "Allowed sort(s) are `id, created_at`."
 
 

@@ -46,6 +46,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/api-keys"): Role.ADMIN,
     ("POST", "/api/v1/api-keys"): Role.ADMIN,
     ("DELETE", "/api/v1/api-keys/{key_id}"): Role.ADMIN,
+    ("GET", "/api/v1/tag-rules"): Role.ADMIN,
+    ("POST", "/api/v1/tag-rules"): Role.ADMIN,
+    ("DELETE", "/api/v1/tag-rules/{rule_id}"): Role.ADMIN,
     ("GET", "/api/v1/users"): Role.ADMIN,
     ("POST", "/api/v1/users"): Role.ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): Role.ADMIN,
@@ -58,6 +61,7 @@ PLACEHOLDERS = {
     "flow_run_id": "999999999",
     "key_id": "00000000-0000-4000-8000-000000000000",
     "user_id": "00000000-0000-4000-8000-000000000000",
+    "rule_id": "999999999",
 }
 _PARAMETER = re.compile(r"\{([^}]+)\}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}

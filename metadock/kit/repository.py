@@ -95,6 +95,16 @@ class TenantScopedRepository:
     def _delete(self) -> Delete:
         return delete(self.table).where(self._tenant_clause)
 
+    def _shape_field(self, field: str) -> str:
+        """What of a filter's field decides its SQL. A repository whose filters name their key in a parameter (a
+        tag's name) maps them all to one, so the statement cache holds one shape for all of them."""
+        return field
+
+    def _keyset_field(self, field: str) -> bool:
+        """Whether anchors may serve an equality filter on ``field`` (its values never change once a row is
+        written, and its rows of a tenant commit in key order: see :attr:`keyset_fields`)."""
+        return field in self.keyset_fields
+
     def _filter_clause(self, index: int, item: Filter) -> ColumnElement[bool]:
         """The clause of the ``index``-th filter, its values as bound parameters (see :meth:`_filter_values`)."""
         column = self.columns[item.field]
@@ -170,7 +180,7 @@ class TenantScopedRepository:
             columns,  # the columns themselves: held by the key, so never confused with others
             tuple(
                 (
-                    item.field,
+                    self._shape_field(item.field),
                     item.op,
                     len(item.values),
                     item.op is FilterOp.CONTAINS_ANY and self._contains_variant(item),
@@ -250,14 +260,17 @@ class TenantScopedRepository:
             return None
         if any(order.field != self.tie_breaker or order.descending for order in query.order):
             return None
-        if any(item.op is not FilterOp.ANY_OF or item.field not in self.keyset_fields for item in query.filters):
+        if any(item.op is not FilterOp.ANY_OF or not self._keyset_field(item.field) for item in query.filters):
             return None
         return (self.table.name, self.tenant_id, tuple((item.field, item.values) for item in query.filters))
 
     def _walk_statement(self, query: ListQuery) -> Select[Any]:
         """From an anchor's row, ``walk_span`` rows in key order; every ``spacing``-th one's key and position, with the
         tenant's generation read by the same statement (so in the same snapshot as the walk)."""
-        shape = (self.table.name, tuple((item.field, item.op, len(item.values)) for item in query.filters))
+        shape = (
+            self.table.name,
+            tuple((self._shape_field(item.field), item.op, len(item.values)) for item in query.filters),
+        )
         cached = _WALKS.get(shape)
         if cached is not None:
             return cached

@@ -79,6 +79,13 @@ def current_trace_id() -> str | None:
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
+def sampled_trace_id() -> str | None:
+    """The current span's trace id if the span is sampled (its trace reaches the back end), else None: what is worth
+    storing to find data by its trace later."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid and context.trace_flags.sampled else None
+
+
 class _HeaderGetter:
     """Reads W3C trace context headers straight from an ASGI scope's (bytes, bytes) pairs."""
 

@@ -30,6 +30,7 @@ from metadock.payloads.repository import PayloadRepository
 from metadock.payloads.schemas import PayloadMeta, PayloadRecord
 from metadock.payloads.service import parse_record_id, to_meta, to_record
 from metadock.payloads.store import ObjectNotFound, PayloadStore
+from metadock.payloads.tag_repository import TagRepository
 
 RECORDS_PER_PAGE: Final = 500
 MANIFEST_NAME: Final = "manifest.json"
@@ -181,6 +182,8 @@ class RunArchive:
         yield b'{"flow_run_id":%d,"records":[' % self.run_id
         separator = b""
         async for rows in self._pages():
+            async with self.database.transaction() as connection:  # ends before the page is written out
+                tags = await TagRepository(connection, self.tenant_id).of_many([int(row["id"]) for row in rows])
             entries = []
             for row in rows:
                 missing = int(row["id"]) in self._missing
@@ -191,6 +194,7 @@ class RunArchive:
                     record=to_record(row),
                     meta=to_meta(row, self.store_kind),
                 )
+                entry.meta.tags = tags.get(int(row["id"]), {})
                 entries.append(msgspec.json.encode(entry))
             yield separator + b",".join(entries)
             separator = b","

@@ -12,17 +12,19 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from metadock.dialects.laravel.query import parse_bounded_int
 from metadock.kit.db import Connection
 from metadock.kit.errors import Violation, validation_failed
 from metadock.kit.principal import Principal
+from metadock.payloads.capture_tags import CaptureTags
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.schemas import PayloadRecord
 from metadock.payloads.service import PayloadService
 from metadock.payloads.store import ObjectTooLarge, PayloadStore
+from metadock.payloads.tags import parse_tag_params
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
@@ -37,11 +39,13 @@ class CaptureParams:
     flow_version_id: int | None
     flow_log_id: int | None
     content_type: str
+    tags: dict[str, str] = field(default_factory=dict)  # tag[<name>]=<value> (payloads/tags.py)
 
 
 def parse_capture_params(params: Iterable[tuple[str, str]], content_type: str | None) -> CaptureParams:
     """Laravel-style validation of the capture request: 422 with every problem at once."""
-    raw = dict(params)
+    items = list(params)
+    raw = dict(items)
     violations: list[Violation] = []
     values: dict[str, int | None] = {}
     for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id"):
@@ -55,12 +59,13 @@ def parse_capture_params(params: Iterable[tuple[str, str]], content_type: str | 
     media_type = (content_type or DEFAULT_CONTENT_TYPE).strip()
     if len(media_type) > 255 or not _MEDIA_TYPE.match(media_type):
         violations.append(Violation("content_type", "The Content-Type header must be a valid media type."))
+    tags = parse_tag_params(items, violations)
     if violations:
         raise validation_failed(violations, status=422)
     run_id, step_id = values["flow_run_id"], values["flow_step_id"]
     assert run_id is not None
     assert step_id is not None
-    return CaptureParams(run_id, step_id, values["flow_version_id"], values["flow_log_id"], media_type)
+    return CaptureParams(run_id, step_id, values["flow_version_id"], values["flow_log_id"], media_type, tags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,7 @@ class ReceivedPayload:
     size: int
     sha256: str | None
     dropped_reason: str | None  # "too_large" when the bytes were not kept
+    head: list[bytes] | None = None  # the whole payload's chunks, when it fit the tags' head limit
 
     @property
     def stored(self) -> bool:
@@ -85,11 +91,14 @@ async def _drain(chunks: AsyncIterator[bytes], already: int) -> int:
 
 
 class _Counted:
-    """Counts what the store consumed, so a too-large body can be drained from where the store stopped."""
+    """Counts what the store consumed, so a too-large body can be drained from where the store stopped; keeps the
+    chunks of a body of at most ``keep`` bytes (for tag extraction, payloads/tags.py)."""
 
-    def __init__(self, chunks: AsyncIterable[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterable[bytes], keep: int = 0) -> None:
         self.iterator = aiter(chunks)
         self.size = 0
+        self.keep = keep
+        self.head: list[bytes] = []
 
     def __aiter__(self) -> _Counted:
         return self
@@ -97,6 +106,8 @@ class _Counted:
     async def __anext__(self) -> bytes:
         chunk = await anext(self.iterator)
         self.size += len(chunk)
+        if self.size <= self.keep:
+            self.head.append(chunk)
         return chunk
 
 
@@ -107,11 +118,20 @@ class Transactions(Protocol):
 
 
 class CaptureService:
-    def __init__(self, store: PayloadStore, metrics: CaptureMetrics, *, max_bytes: int, retention_days: int) -> None:
+    def __init__(
+        self,
+        store: PayloadStore,
+        metrics: CaptureMetrics,
+        *,
+        max_bytes: int,
+        retention_days: int,
+        tag_extract_max_bytes: int = 0,
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.max_bytes = max_bytes
         self.retention_days = retention_days
+        self.tag_extract_max_bytes = tag_extract_max_bytes
 
     async def capture(
         self,
@@ -123,11 +143,13 @@ class CaptureService:
     ) -> PayloadRecord:
         """Bytes first; then the record, in a transaction begun only now, so that no database connection is held
         while a large body streams in. Store failures propagate as the store raised them (503, 507)."""
-        received = await self._receive(chunks, declared_length, params, principal.tenant_id)
+        tags = CaptureTags(params.tags, principal.tenant_id, self.tag_extract_max_bytes)
+        received = await self._receive(chunks, declared_length, params, principal.tenant_id, tags.head_limit)
         try:
             async with transactions.transaction() as connection:
                 values = self._record_values(received, dt.datetime.now(dt.UTC))
                 record = await PayloadService(connection, principal, self.store.kind).record(values)
+                await tags.write(connection, record.id, params.content_type, received.head)
         except BaseException:
             if received.stored:
                 await self.store.delete(received.key)
@@ -136,11 +158,16 @@ class CaptureService:
         return record
 
     async def _receive(
-        self, chunks: AsyncIterable[bytes], declared_length: int | None, params: CaptureParams, tenant_id: int
+        self,
+        chunks: AsyncIterable[bytes],
+        declared_length: int | None,
+        params: CaptureParams,
+        tenant_id: int,
+        keep: int = 0,
     ) -> ReceivedPayload:
         # The key carries the day the capture began (UTC), so an S3 lifecycle rule and an operator can find it.
         key = self.store.new_key(tenant_id, dt.datetime.now(dt.UTC))
-        counted = _Counted(chunks)
+        counted = _Counted(chunks, keep)
         if declared_length is not None and declared_length > self.max_bytes:
             # Known too large from its Content-Length: not one byte is read (the server discards the body).
             return ReceivedPayload(params, key, declared_length, None, "too_large")
@@ -148,7 +175,8 @@ class CaptureService:
             result = await self.store.put_stream(key, counted, max_bytes=self.max_bytes)
         except ObjectTooLarge:
             return ReceivedPayload(params, key, await _drain(counted.iterator, counted.size), None, "too_large")
-        return ReceivedPayload(params, result.key, result.size, result.sha256, None)
+        head = counted.head if keep and result.size <= keep else None
+        return ReceivedPayload(params, result.key, result.size, result.sha256, None, head)
 
     def _record_values(self, received: ReceivedPayload, now: dt.datetime) -> dict[str, Any]:
         params = received.params

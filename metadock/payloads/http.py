@@ -138,6 +138,7 @@ class PayloadController(Controller):
             context.capture_metrics,
             max_bytes=context.settings.max_payload_bytes,
             retention_days=context.settings.payload_retention_days,
+            tag_extract_max_bytes=context.settings.tag_extract_max_bytes,
         )
         record = await service.capture(request.stream(), _declared_length(request), params, principal_of(request), unit)
         return Response(PayloadRecordEnvelope(record), status_code=HTTP_201_CREATED)

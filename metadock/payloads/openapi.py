@@ -7,8 +7,18 @@ from typing import Final
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, RequestBody, Schema
 
-from metadock.kit.openapi import BINARY, INTEGER, STRING, Docs, Headers, header, parameter_schema, query_parameters
-from metadock.payloads import capture
+from metadock.kit.openapi import (
+    BINARY,
+    INTEGER,
+    NO_NUL,
+    STRING,
+    Docs,
+    Headers,
+    header,
+    parameter_schema,
+    query_parameters,
+)
+from metadock.payloads import capture, tag_tables, tags
 from metadock.payloads.query import PAYLOAD_QUERY, documented_parameters
 
 _NOT_FOUND: Final = {404: "No payload with this id in the caller's tenant (or the id is not a positive integer)."}
@@ -32,14 +42,19 @@ ANY_BYTES: Final = {
 # laravel.query._parse_sort: comma-separated allowed fields, each maybe after "-", spaces and empty parts ignored.
 _SORT_FIELD: Final = "\\s*(-?(" + "|".join(PAYLOAD_QUERY.sorts) + "))?\\s*"
 _SORT: Final = Schema(type=OpenAPIType.STRING, pattern=f"^{_SORT_FIELD}(,{_SORT_FIELD})*$")
-_LIST_SCHEMAS: Final = {**_PAGING, "sort": _SORT}  # on the item route, where it is ignored, any sort goes
+_TAG_FILTER: Final = f"filter[{tags.TAG_FILTER_PREFIX}{tags.TRACE_TAG}]"
+# On the item route, where they are ignored, any sort (and tag value) goes.
+_LIST_SCHEMAS: Final = {**_PAGING, "sort": _SORT, _TAG_FILTER: Schema(type=OpenAPIType.STRING, pattern=NO_NUL)}
 _BY_ID: Final = "$response.body#/data/id"
 _FIRST_ID: Final = "$response.body#/data/0/id"
 
 LIST: Final = Docs(
     operation_id="listPayloadMetadata",
     parameters=query_parameters(_LIST_PARAMETERS, schemas=_LIST_SCHEMAS),
-    errors={400: "A filter or sort that is not allowed, or more than 500 values in one filter.", **_CONTRACT_403},
+    errors={
+        400: "A filter or sort that is not allowed, more than 500 values in one filter, or NUL in a tag filter.",
+        **_CONTRACT_403,
+    },
     # The first record: a way in for clients that did not capture the payloads they read.
     links={
         "GetFirstPayloadMetadata": ("getPayloadMetadata", _FIRST_ID),
@@ -54,13 +69,34 @@ CAPTURE_PARAMETERS: Final = [
     (name, "positive integer", f"The flow's {name.removesuffix('_id').replace('_', ' ')} id.")
     for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id")
 ]
+# tag[<name>]=<value>: an object in the query, as OpenAPI writes PHP-style brackets (deepObject).
+_TAGS: Final = Parameter(
+    name="tag",
+    param_in=ParamType.QUERY,
+    required=False,
+    style="deepObject",
+    explode=True,
+    schema=Schema(
+        type=OpenAPIType.OBJECT,
+        max_properties=tags.MAX_TAGS,
+        property_names=Schema(type=OpenAPIType.STRING, pattern=f"^{tags.NAME.pattern}$"),
+        additional_properties=Schema(type=OpenAPIType.STRING, max_length=tag_tables.MAX_VALUE, pattern=NO_NUL),
+    ),
+    description=(
+        f"Business keys: `tag[order_id]=1234`, up to {tags.MAX_TAGS}; names `{tags.NAME.pattern}`, values up to "
+        f"{tag_tables.MAX_VALUE} characters. Shown in `/meta` as `data.tags`; found with `filter[tag.<name>]`."
+    ),
+)
 CAPTURE: Final = Docs(
     operation_id="capturePayload",
-    parameters=query_parameters(
-        CAPTURE_PARAMETERS,
-        required=("flow_run_id", "flow_step_id"),
-        schemas={name: _FLOW_ID for name, _kind, _description in CAPTURE_PARAMETERS},
-    ),
+    parameters=[
+        *query_parameters(
+            CAPTURE_PARAMETERS,
+            required=("flow_run_id", "flow_step_id"),
+            schemas={name: _FLOW_ID for name, _kind, _description in CAPTURE_PARAMETERS},
+        ),
+        _TAGS,
+    ],
     request_body=RequestBody(
         # An empty body is a payload too (0 bytes).
         required=False,
@@ -68,7 +104,7 @@ CAPTURE: Final = Docs(
         content={"application/octet-stream": OpenAPIMediaType(schema=BINARY), "*/*": OpenAPIMediaType(schema=BINARY)},
     ),
     errors={
-        422: "A missing or invalid flow id, or an unusable `Content-Type`; `errors` names each.",
+        422: "A missing or invalid flow id, an unusable `Content-Type`, or a bad tag; `errors` names each.",
         507: "The payload store is full: nothing was recorded.",
     },
     links={

@@ -3,6 +3,7 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 | parameter | meaning | values | on a bad value |
 |---|---|---|---|
 | `filter[id\|flow_run_id\|flow_step_id\|flow_log_id]` | exact; `a,b`: any of; AND | integers | non-integer: no match |
+| `filter[tag.<name>]` | exact tag value (text, compared as given); `a,b`: any of; AND | text | no match |
 | `filter[...]=` (empty) | ignored, as Laravel + spatie do | | |
 | `filter[<other>]` | not allowed | | 400 |
 | `sort` | `id`, `created_at`; `-` = descending; `a,-b` = several | | 400 on another field |
@@ -27,9 +28,13 @@ from collections.abc import Iterable
 
 from metadock.dialects.laravel import query as laravel
 from metadock.kit.query import ListQuery
+from metadock.payloads.tags import NAME, TAG_FILTER_PREFIX, TRACE_TAG
 
 PAYLOAD_QUERY = laravel.AllowedQuery(
-    filters=("id", "flow_run_id", "flow_step_id", "flow_log_id"), sorts=("id", "created_at")
+    filters=("id", "flow_run_id", "flow_step_id", "flow_log_id"),
+    sorts=("id", "created_at"),
+    dynamic_prefix=TAG_FILTER_PREFIX,
+    dynamic_name=NAME,
 )
 ALLOWED_FILTERS = PAYLOAD_QUERY.filters
 
@@ -39,4 +44,12 @@ def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
 
 
 def documented_parameters() -> list[tuple[str, str, str]]:
-    return laravel.documented_parameters(PAYLOAD_QUERY)
+    # A tag filter's name is the tag's: the document names the one every traced capture has, and says so of all.
+    tag = (
+        f"filter[{TAG_FILTER_PREFIX}{TRACE_TAG}]",
+        "string",
+        f"Exact value of the record's tag `{TRACE_TAG}` (any tag: `filter[{TAG_FILTER_PREFIX}<name>]`); "
+        "comma-separated for any of.",
+    )
+    documented = laravel.documented_parameters(PAYLOAD_QUERY)
+    return [*documented[: len(PAYLOAD_QUERY.filters)], tag, *documented[len(PAYLOAD_QUERY.filters) :]]

@@ -8,14 +8,29 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, literal, or_, select, type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
-from metadock.kit.query import ListQuery
+from metadock.kit.query import Filter, ListQuery
 from metadock.kit.repository import ListStatements, TenantScopedRepository
 from metadock.kit.timestamps import UTCDateTime, UTCIsoText
 from metadock.payloads.table import payload_counts, payload_metadata
+from metadock.payloads.tag_repository import TagRepository, remove_tags_of, tag_clause
+from metadock.payloads.tags import TAG_FILTER_PREFIX
 
 _c = payload_metadata.c
 
@@ -112,7 +127,28 @@ class PayloadRepository(TenantScopedRepository):
         .where(payload_counts.c.tenant_id == bindparam("scope_tenant_id"))
         .scalar_subquery()
     )
+    # A tag is written in its record's transaction and removed only with it, so tag filters qualify too.
     keyset_fields = frozenset({"id", "flow_run_id", "flow_step_id", "flow_log_id"})
+
+    def _shape_field(self, field: str) -> str:
+        return TAG_FILTER_PREFIX if field.startswith(TAG_FILTER_PREFIX) else field
+
+    def _keyset_field(self, field: str) -> bool:
+        return field.startswith(TAG_FILTER_PREFIX) or field in self.keyset_fields
+
+    def _filter_clause(self, index: int, item: Filter) -> Any:
+        if not item.field.startswith(TAG_FILTER_PREFIX):
+            return super()._filter_clause(index, item)
+        # The tag's name is a bound parameter like its values: one statement serves every tag name.
+        values = [bindparam(f"filter_{index}_{n}", type_=String()) for n in range(len(item.values))]
+        return tag_clause(_c.id, bindparam(f"filter_{index}_name", type_=String()), values)
+
+    def _filter_values(self, query: ListQuery) -> dict[str, Any]:
+        values = super()._filter_values(query)
+        for index, item in enumerate(query.filters):
+            if item.field.startswith(TAG_FILTER_PREFIX):
+                values[f"filter_{index}_name"] = item.field.removeprefix(TAG_FILTER_PREFIX)
+        return values
 
     async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
         return await self._page(query, _SHOWN)
@@ -153,7 +189,11 @@ class PayloadRepository(TenantScopedRepository):
         row = await self.connection.fetch_one(statement)
         if row is not None:
             await self._add_to_total(-1)
+            await TagRepository(self.connection, self.tenant_id).remove(record_id)
         return row
+
+    async def tags(self, record_id: int) -> dict[str, str]:
+        return await TagRepository(self.connection, self.tenant_id).of(record_id)
 
     async def _add_to_total(self, delta: int) -> None:
         statement = _ADD_TO_TOTAL[self.connection.dialect_name]
@@ -222,9 +262,14 @@ class PayloadMaintenanceRepository:
         and take them off their tenants' totals in this same transaction, raising each tenant's generation (which
         retires its offset anchors). Returns how many rows went."""
         statement = (
-            delete(payload_metadata).where(_c.id.in_(list(record_ids)), _c.dropped.is_(True)).returning(_c.tenant_id)
+            delete(payload_metadata)
+            .where(_c.id.in_(list(record_ids)), _c.dropped.is_(True))
+            .returning(_c.tenant_id, _c.id)
         )
-        removed = Counter(row["tenant_id"] for row in await self.connection.fetch_all(statement))
+        rows = await self.connection.fetch_all(statement)
+        if rows:
+            await remove_tags_of(self.connection, (row["id"] for row in rows))
+        removed = Counter(row["tenant_id"] for row in rows)
         add_to_total = _ADD_TO_TOTAL[self.connection.dialect_name]
         for tenant_id, count in sorted(removed.items()):  # one order for every pruner: no lock-order deadlock
             parameters = {"tenant_id": tenant_id, "delta": -count, "first_generation": first_generation()}

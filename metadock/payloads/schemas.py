@@ -36,6 +36,7 @@ class PayloadMeta(msgspec.Struct):
     stored_at: str | None
     expires_at: str | None
     store: str  # "file" or "s3"
+    tags: dict[str, str] = msgspec.field(default_factory=dict)  # name -> value (payloads/tags.py)
 
 
 class PayloadMetaEnvelope(msgspec.Struct):

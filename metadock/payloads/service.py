@@ -100,7 +100,10 @@ class PayloadService:
         return to_record(await self._row(raw_id))
 
     async def meta(self, raw_id: str) -> PayloadMeta:
-        return to_meta(await self._row(raw_id), self.store_kind)
+        row = await self._row(raw_id)
+        meta = to_meta(row, self.store_kind)
+        meta.tags = await self.repository.tags(row["id"])
+        return meta
 
     async def download_target(self, raw_id: str) -> DownloadTarget:
         row = await self._row(raw_id)

@@ -38,6 +38,22 @@ class AllowedQuery:
     filters: tuple[str, ...]
     sorts: tuple[str, ...]
     default_sort: str = "id"
+    # Exact string filters ``filter[<prefix><name>]`` for any ``name`` this pattern matches (a resource's tags):
+    # parsed into the field ``<prefix><name>`` with its values as text.
+    dynamic_prefix: str | None = None
+    dynamic_name: re.Pattern[str] | None = None
+
+    def dynamic(self, field: str) -> bool:
+        return (
+            self.dynamic_prefix is not None
+            and self.dynamic_name is not None
+            and field.startswith(self.dynamic_prefix)
+            and self.dynamic_name.fullmatch(field.removeprefix(self.dynamic_prefix)) is not None
+        )
+
+    def allowed_text(self) -> str:
+        names = [*self.filters, f"{self.dynamic_prefix}*"] if self.dynamic_prefix else list(self.filters)
+        return ", ".join(names)
 
 
 def _attribute(name: str) -> str:
@@ -83,7 +99,7 @@ def _integers(raw: str) -> tuple[int, ...]:
 
 
 def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -> ListQuery:
-    filters: dict[str, tuple[int, ...]] = {}
+    filters: dict[str, tuple[int, ...] | tuple[str, ...]] = {}
     unknown_filters: list[str] = []
     sort_raw: str | None = None
     page, per_page = 1, DEFAULT_PER_PAGE
@@ -91,11 +107,15 @@ def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -
     for name, raw in params:
         if match := _FILTER_PARAM.match(name):
             field = match["name"]
-            if field in allowed.filters:
+            dynamic = allowed.dynamic(field)
+            if dynamic or field in allowed.filters:
                 if raw.count(",") >= MAX_FILTER_VALUES:
                     raise AppError(400, f"Requested filter `{field}` has more than {MAX_FILTER_VALUES} values.")
+                if dynamic and "\x00" in raw:  # PostgreSQL text cannot hold NUL; no value of ours has one
+                    raise AppError(400, f"Requested filter `{field}` must not contain NUL characters.")
                 if raw.strip():
-                    filters[field] = _integers(raw)
+                    # A dynamic (tag) filter compares text exactly: a value is never trimmed or converted.
+                    filters[field] = tuple(dict.fromkeys(raw.split(","))) if dynamic else _integers(raw)
                 else:
                     # Laravel turns an empty query value into null and spatie skips a null filter: no filtering.
                     filters.pop(field, None)
@@ -112,7 +132,7 @@ def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -
         raise AppError(
             400,
             f"Requested filter(s) `{', '.join(unknown_filters)}` are not allowed. "
-            f"Allowed filter(s) are `{', '.join(allowed.filters)}`.",
+            f"Allowed filter(s) are `{allowed.allowed_text()}`.",
         )
     order = _parse_sort(sort_raw, allowed.sorts) if sort_raw else ()
     return ListQuery(

@@ -1,0 +1,108 @@
+"""All SQL about tags: a record's tags, and a tenant's extraction rules. Tenant-scoped, except the maintenance
+deletion of pruned records' tags (across tenants, as record retention is)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from sqlalchemy import bindparam, delete, func, insert, select
+
+from metadock.kit.db import Connection
+from metadock.kit.repository import TenantScopedRepository
+from metadock.payloads.tag_tables import payload_tags, tag_rules
+from metadock.payloads.tags import Rule, parse_pointer
+
+_t = payload_tags.c
+_r = tag_rules.c
+
+# Built once: /meta reads a record's tags, and every capture with tags writes them.
+_TAGS_OF = (
+    select(_t.name, _t.value)
+    .where(_t.tenant_id == bindparam("tenant_id"), _t.payload_id == bindparam("payload_id"))
+    .order_by(_t.name)
+)
+_DELETE_TAGS_OF = delete(payload_tags).where(
+    _t.tenant_id == bindparam("tenant_id"), _t.payload_id == bindparam("payload_id")
+)
+_RULES_OF = select(_r.name, _r.content_type, _r.pointer).where(_r.tenant_id == bindparam("tenant_id")).order_by(_r.id)
+
+
+def tag_clause(record_id: Any, name: Any, values: list[Any]) -> Any:
+    """``record_id`` is of a record with tag ``name`` equal to one of ``values``, in the list's tenant: one range of
+    the (tenant, name, value, payload_id) key per value."""
+    matching = select(_t.payload_id).where(
+        _t.tenant_id == bindparam("scope_tenant_id"),
+        _t.name == name,
+        _t.value == values[0] if len(values) == 1 else _t.value.in_(values),
+    )
+    return record_id.in_(matching)
+
+
+class TagRepository:
+    """A tenant's records' tags."""
+
+    def __init__(self, connection: Connection, tenant_id: int) -> None:
+        self.connection = connection
+        self.tenant_id = tenant_id
+
+    async def add(self, payload_id: int, tags: dict[str, str]) -> None:
+        rows = [
+            {"tenant_id": self.tenant_id, "payload_id": payload_id, "name": name, "value": value}
+            for name, value in sorted(tags.items())
+        ]
+        await self.connection.write(insert(payload_tags).values(rows))
+
+    async def of(self, payload_id: int) -> dict[str, str]:
+        rows = await self.connection.fetch_all(_TAGS_OF, {"tenant_id": self.tenant_id, "payload_id": payload_id})
+        return {row["name"]: row["value"] for row in rows}
+
+    async def of_many(self, payload_ids: list[int]) -> dict[int, dict[str, str]]:
+        """The tags of each of these records (a run archive's page of them) that has any."""
+        statement = select(_t.payload_id, _t.name, _t.value).where(
+            _t.tenant_id == self.tenant_id, _t.payload_id.in_(payload_ids)
+        )
+        found: dict[int, dict[str, str]] = {}
+        for row in await self.connection.fetch_all(statement.order_by(_t.payload_id, _t.name)):
+            found.setdefault(int(row["payload_id"]), {})[row["name"]] = row["value"]
+        return found
+
+    async def remove(self, payload_id: int) -> None:
+        await self.connection.write(_DELETE_TAGS_OF, {"tenant_id": self.tenant_id, "payload_id": payload_id})
+
+    async def rules(self) -> tuple[Rule, ...]:
+        rows = await self.connection.fetch_all(_RULES_OF, {"tenant_id": self.tenant_id})
+        return tuple(Rule(row["name"], row["content_type"], parse_pointer(row["pointer"])) for row in rows)
+
+
+async def remove_tags_of(connection: Connection, record_ids: Iterable[int]) -> None:
+    """The tags of these records, whichever tenant they belong to (record retention, in its deleting transaction)."""
+    await connection.write(delete(payload_tags).where(_t.payload_id.in_(list(record_ids))))
+
+
+class TagRuleRepository(TenantScopedRepository):
+    table: ClassVar = tag_rules
+    columns: ClassVar = {"id": _r.id}
+
+    async def list_all(self) -> list[Any]:
+        statement = self._select(_r.id, _r.name, _r.content_type, _r.pointer, _r.created_at).order_by(_r.id)
+        return await self.connection.fetch_all(statement)
+
+    async def count(self) -> int:
+        return int(await self.connection.scalar(self._select(func.count())) or 0)
+
+    async def exists(self, name: str, content_type: str) -> bool:
+        statement = self._select(_r.id).where(_r.name == name, _r.content_type == content_type)
+        return await self.connection.scalar(statement) is not None
+
+    async def insert(self, name: str, content_type: str, pointer: str, now: dt.datetime) -> Any:
+        statement = (
+            insert(tag_rules)
+            .values(tenant_id=self.tenant_id, name=name, content_type=content_type, pointer=pointer, created_at=now)
+            .returning(_r.id, _r.name, _r.content_type, _r.pointer, _r.created_at)
+        )
+        return await self.connection.fetch_one(statement)
+
+    async def delete(self, rule_id: int) -> bool:
+        return bool(await self.connection.write(self._delete().where(_r.id == rule_id)))

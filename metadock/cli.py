@@ -150,12 +150,23 @@ def _url_host(host: str) -> str:
     type=click.IntRange(0),
     help="Seconds between retention prunes (0: never).",
 )
-def serve(host: str, port: int, workers: int, prune_every: int) -> None:
+@click.option(
+    "--drain-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="On SIGTERM: seconds to keep serving after /readyz turns 503 (above a load balancer's check interval).",
+)
+@click.option(
+    "--shutdown-timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="On stopping: seconds each worker gets to finish its requests in flight before it is killed.",
+)
+def serve(host: str, port: int, workers: int, prune_every: int, drain_delay: float, shutdown_timeout: int) -> None:
     """Apply migrations, create the first tenant and key on an empty database, and serve."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    from metadock.kit.metrics import node_metrics_directory
+    from metadock.node import serve_node
 
     _check_settings()
     from metadock.tenants.bootstrap import FirstStart, bootstrap
@@ -178,15 +189,7 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     # The operator's next step is the console: print where it is, for the address they can open in a browser.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
     click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
-    with node_metrics_directory():  # so that /metrics sums every worker of this node
-        Granian(
-            "metadock.app:create_served_app",
-            address=host,
-            port=port,
-            workers=workers,
-            interface=Interfaces.ASGI,
-            factory=True,
-        ).serve()
+    serve_node(host, port, workers, drain_delay=drain_delay, shutdown_timeout=shutdown_timeout)
 
 
 @main.group()

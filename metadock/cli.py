@@ -164,14 +164,23 @@ def _url_host(host: str) -> str:
     type=click.IntRange(1, 3600),
     help="On stopping: seconds each worker gets to finish its requests in flight before it is killed.",
 )
-def serve(host: str, port: int, workers: int, prune_every: int, drain_delay: float, shutdown_timeout: int) -> None:
+@click.option(
+    "--migrate/--no-migrate",
+    default=True,
+    show_default=True,
+    help="Apply pending migrations first (a cluster's nodes: --no-migrate, after one `metadock db upgrade`).",
+)
+def serve(
+    host: str, port: int, workers: int, prune_every: int, drain_delay: float, shutdown_timeout: int, migrate: bool
+) -> None:
     """Apply migrations, create the first tenant and key on an empty database, and serve."""
     from metadock.node import serve_node
 
     _check_settings()
     from metadock.tenants.bootstrap import FirstStart, bootstrap
 
-    _upgrade()
+    if migrate:
+        _upgrade()
     get_settings().signing_key()  # generated once here, before the workers start and read it
     first: FirstStart | None = _in_transaction(bootstrap)
     if first is not None:

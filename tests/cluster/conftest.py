@@ -104,11 +104,10 @@ def running_cluster(
         for node in nodes:
             node.wait_ready()
         balancer.start(haproxy)
-        yield Cluster(nodes, balancer, tenant.admin, tenant.uuid, cluster_database)
+        cluster = Cluster(nodes, balancer, tenant.admin, tenant.uuid, cluster_database)
+        yield cluster
     finally:
-        balancer.stop()
-        for node in nodes:
-            node.stop()
+        Cluster(nodes, balancer, tenant.admin, tenant.uuid, cluster_database).stop()
 
 
 @pytest.fixture

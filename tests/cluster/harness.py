@@ -13,6 +13,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,8 @@ FALL = 2
 # The nodes' drain: above HAProxy's ~1 s to take a node out of rotation.
 DRAIN_DELAY = 2.0
 SHUTDOWN_TIMEOUT = 10
-NODE_ARGS = ("--workers", "2", "--prune-every", "0", "--drain-delay", str(DRAIN_DELAY))
+# The database is migrated once before any node starts, as a deployment's `metadock db upgrade` step does.
+NODE_ARGS = ("--workers", "2", "--prune-every", "0", "--no-migrate", "--drain-delay", str(DRAIN_DELAY))
 
 
 @dataclass
@@ -50,6 +52,10 @@ class Node:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def answered(self, request_id: str) -> bool:
+        """Whether this node's access log has a line for the request (Metadock logs the X-Request-ID it was given)."""
+        return f'"request_id":"{request_id}"' in self.log.read_text(errors="replace")
 
     def start(self, timeout: float = 60.0) -> None:
         """Start on this node's port and wait until /readyz answers 200."""
@@ -80,15 +86,20 @@ class Node:
         self.kill()
         raise RuntimeError(f"{self.name} did not become ready:\n{self.log.read_text()[-3000:]}")
 
-    def kill(self) -> None:
-        """SIGKILL to the whole node at once (supervisor and workers), as a power cut or the OOM killer would."""
+    def kill(self) -> tuple[float, float]:
+        """SIGKILL to the whole node at once (supervisor and workers), as a power cut or the OOM killer would; returns
+        when the signal was sent and when the last process was gone (time.monotonic()). In between, the dying node's
+        listening socket may still take a connection (the kernel tears a killed process down in its own time)."""
+        sent = time.monotonic()
         if self.process is None:
-            return
+            return sent, sent
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        sent = time.monotonic()
         self.process.wait(timeout=10)
         wait_until_group_gone(self.process.pid)  # no worker holds the port any more
         self._forget()
+        return sent, time.monotonic()
 
     def terminate(self) -> None:
         """SIGTERM to the supervisor only, as an orchestrator stops a container: the node drains, then exits."""
@@ -150,6 +161,13 @@ class Balancer:
             stop_group(self.process, grace=5)
             self.process = None
 
+    def server_of(self, request_id: str) -> str | None:
+        """The node HAProxy sent a request to, from its log line (``nodes/node2 ... {request_id}``)."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if "{" + request_id + "}" in line and (found := re.search(r" nodes/(\S+) ", line)):
+                return found.group(1)
+        return None
+
     def states(self) -> dict[str, str]:
         """Each node's state as HAProxy's stats report it: UP, DOWN, or a transition such as "UP 1/2"."""
         answer = httpx.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=5)
@@ -187,6 +205,15 @@ class Cluster:
         return httpx.AsyncClient(
             base_url=base_url or self.balancer.url, headers={"Authorization": self.api_key}, timeout=timeout
         )
+
+    def stop(self) -> None:
+        """Every node told to stop at once (each drains for DRAIN_DELAY), then HAProxy."""
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.terminate()
+        for node in self.nodes:
+            node.stop()
+        self.balancer.stop()
 
     def ensure_all_up(self) -> None:
         """What a test that stopped or killed a node leaves behind is put right for the next one."""

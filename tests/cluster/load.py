@@ -8,6 +8,7 @@ still tells which node it was on (HAProxy's ``X-Metadock-Node``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import httpx
 from tests.factories import LOGIN, PAYLOADS, USER_PASSWORD, metadata_body
 
 NODE_HEADER = "X-Metadock-Node"
-PAUSE = 0.01  # between one worker's requests: steady load, not a saturated machine
+PAUSE = 0.02  # between one worker's requests: steady load, not a saturated machine
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Outcome:
     started: float  # time.monotonic()
     ended: float
     status: int | None  # None: no complete response (a transport error)
-    node: str | None
+    node: str | None  # from the response; for a request that got none, HAProxy's log line tells (by request_id)
+    request_id: str
     error: str | None = None
 
     @property
@@ -43,18 +45,21 @@ class Load:
     captures: dict[str, bytes] = field(default_factory=dict)  # acknowledged (201): id -> bytes
     documents: dict[str, tuple[int, Any]] = field(default_factory=dict)  # uuid -> last acknowledged (version, data)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    ids: itertools.count[int] = field(default_factory=itertools.count)
 
     async def request(self, kind: str, method: str, url: str, **options: Any) -> tuple[int | None, bytes]:
         started, node, status = time.monotonic(), None, None
+        request_id = f"load-{next(self.ids)}-{secrets.token_hex(4)}"
         try:
-            async with self.client.stream(method, url, **options) as response:
+            headers = {"X-Request-ID": request_id}
+            async with self.client.stream(method, url, headers=headers, **options) as response:
                 node = response.headers.get(NODE_HEADER)
                 body = await response.aread()
                 status = response.status_code
         except httpx.TransportError as error:
-            self.outcomes.append(Outcome(kind, started, time.monotonic(), None, node, repr(error)))
+            self.outcomes.append(Outcome(kind, started, time.monotonic(), None, node, request_id, repr(error)))
             return None, b""
-        self.outcomes.append(Outcome(kind, started, time.monotonic(), status, node))
+        self.outcomes.append(Outcome(kind, started, time.monotonic(), status, node, request_id))
         return status, body
 
     async def _capture(self, worker: int) -> None:
@@ -124,10 +129,16 @@ async def create_documents(client: httpx.AsyncClient, count: int) -> list[str]:
 async def assert_every_acknowledged_write_is_readable(client: httpx.AsyncClient, load: Load) -> None:
     """Every 201 capture's exact bytes, and every document at its last acknowledged version or a later one."""
     assert load.captures, "the load acknowledged no capture"
-    for record_id, data in load.captures.items():
-        download = await client.get(f"{PAYLOADS}/{record_id}/download")
-        assert download.status_code == 200, (record_id, download.status_code, download.text)
-        assert download.content == data, record_id
+    gate = asyncio.Semaphore(8)
+
+    async def download(record_id: str) -> tuple[str, int, bytes]:
+        async with gate:
+            answer = await client.get(f"{PAYLOADS}/{record_id}/download")
+            return record_id, answer.status_code, answer.content
+
+    for record_id, status, content in await asyncio.gather(*(download(record_id) for record_id in load.captures)):
+        assert status == 200, (record_id, status, content[:200])
+        assert content == load.captures[record_id], record_id
     assert load.documents, "the load acknowledged no PUT"
     for uuid, (version, data) in load.documents.items():
         stored = (await client.get(f"/metadatas/{uuid}")).json()

@@ -144,6 +144,7 @@ class Balancer:
             **os.environ,
             "METADOCK_LB_BIND": f"127.0.0.1:{self.port}",
             "METADOCK_LB_STATS_BIND": f"127.0.0.1:{self.stats_port}",
+            "METADOCK_LB_DNS": f"127.0.0.1:{free_port()}",  # the nodes are IP addresses: nothing to resolve
             **{f"METADOCK_{node.name.upper()}": f"127.0.0.1:{node.port}" for node in self.nodes},
         }
         with self.log.open("ab") as output:

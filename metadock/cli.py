@@ -162,7 +162,7 @@ def _url_host(host: str) -> str:
     default=30,
     show_default=True,
     type=click.IntRange(1, 3600),
-    help="On stopping: seconds each worker gets to finish its requests in flight before it is killed.",
+    help="On stopping: seconds the workers get to finish their requests in flight before they are killed.",
 )
 @click.option(
     "--migrate/--no-migrate",

@@ -5,8 +5,8 @@ On SIGTERM (what an orchestrator or ``docker stop`` sends) the node
    the node out of rotation;
 2. keeps serving for ``drain_delay`` seconds, for the requests the load balancer sends before its next check (set it
    above the balancer's check interval times its fall count);
-3. stops granian: the workers stop accepting, finish the requests in flight and exit, each given ``shutdown_timeout``
-   seconds before it is killed.
+3. stops granian: the workers stop accepting, finish the requests in flight and exit; after ``shutdown_timeout``
+   seconds (one budget for all of them: granian's ``workers_kill_timeout``) a worker still running is killed.
 A second SIGTERM or SIGINT skips what is left of the delay. SIGINT alone (Ctrl-C) stops at once, as before.
 """
 

@@ -150,17 +150,37 @@ def _url_host(host: str) -> str:
     type=click.IntRange(0),
     help="Seconds between retention prunes (0: never).",
 )
-def serve(host: str, port: int, workers: int, prune_every: int) -> None:
+@click.option(
+    "--drain-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="On SIGTERM: seconds to keep serving after /readyz turns 503 (above a load balancer's check interval).",
+)
+@click.option(
+    "--shutdown-timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="On stopping: seconds the workers get to finish their requests in flight before they are killed.",
+)
+@click.option(
+    "--migrate/--no-migrate",
+    default=True,
+    show_default=True,
+    help="Apply pending migrations first (a cluster's nodes: --no-migrate, after one `metadock db upgrade`).",
+)
+def serve(
+    host: str, port: int, workers: int, prune_every: int, drain_delay: float, shutdown_timeout: int, migrate: bool
+) -> None:
     """Apply migrations, create the first tenant and key on an empty database, and serve."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    from metadock.kit.metrics import node_metrics_directory
+    from metadock.node import serve_node
 
     _check_settings()
     from metadock.tenants.bootstrap import FirstStart, bootstrap
 
-    _upgrade()
+    if migrate:
+        _upgrade()
     get_settings().signing_key()  # generated once here, before the workers start and read it
     first: FirstStart | None = _in_transaction(bootstrap)
     if first is not None:
@@ -178,15 +198,7 @@ def serve(host: str, port: int, workers: int, prune_every: int) -> None:
     # The operator's next step is the console: print where it is, for the address they can open in a browser.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
     click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
-    with node_metrics_directory():  # so that /metrics sums every worker of this node
-        Granian(
-            "metadock.app:create_served_app",
-            address=host,
-            port=port,
-            workers=workers,
-            interface=Interfaces.ASGI,
-            factory=True,
-        ).serve()
+    serve_node(host, port, workers, drain_delay=drain_delay, shutdown_timeout=shutdown_timeout)
 
 
 @main.group()

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from sqlalchemy import make_url
 
 from metadock.app import create_app
+from metadock.kit.drain import DRAIN_FLAG_ENV, raise_flag
 from metadock.settings import Settings
 from tests.factories import METADATA_FIELDS, problem
 
@@ -86,6 +87,24 @@ def test_readyz_is_a_503_problem_when_the_database_is_unreachable(unreachable: C
     problem(response, 503)
     assert response.headers["retry-after"].isdigit()
     assert unreachable.get("/healthz").status_code == 200  # the process itself is fine
+
+
+def test_readyz_is_a_503_problem_while_the_node_drains_and_everything_else_still_answers(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`metadock serve`'s supervisor raises the node's drain flag (a file) on SIGTERM; every worker's /readyz then
+    answers 503 so that a load balancer stops routing to it, while requests already routed there are still served."""
+    flag = tmp_path / "draining"
+    monkeypatch.setenv(DRAIN_FLAG_ENV, str(flag))
+    assert client.get("/readyz").status_code == 200  # the flag's path is known, the flag is not raised
+
+    raise_flag(flag)
+    response = client.get("/readyz")
+
+    assert problem(response, 503)["detail"] == "The node is shutting down."
+    assert response.headers["retry-after"].isdigit()
+    assert client.get("/healthz").status_code == 200  # alive, only not taking new work
+    assert client.get("/metadatas").status_code == 401  # and still answering what reaches it
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""``metadock serve`` stops gracefully on SIGTERM: /readyz answers 503 at once, the node keeps serving for its drain
+delay, then finishes the requests in flight and exits; a request that outlasts the shutdown timeout is cut off, so
+that a stop is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from tests.factories import PAYLOADS
+from tests.reliability.servers import serve, server_env
+
+DRAIN_DELAY = 1.0
+SHUTDOWN_TIMEOUT = 3
+
+
+async def _body(parts: int, pause: float) -> AsyncIterator[bytes]:
+    yield b'{"parts": ['
+    for n in range(parts):
+        await asyncio.sleep(pause)
+        yield f"{n}, ".encode()
+    yield b'"end"]}'
+
+
+def test_sigterm_drains_finishes_requests_in_flight_and_stops_within_its_bounds(
+    database_url: str, tmp_path: Path
+) -> None:
+    server = serve(
+        server_env(database_url, tmp_path),
+        tmp_path / "server.log",
+        *("--workers", "2", "--drain-delay", str(DRAIN_DELAY), "--shutdown-timeout", str(SHUTDOWN_TIMEOUT)),
+    )
+    try:
+
+        async def scenario() -> tuple[httpx.Response, BaseException | httpx.Response, list[int], int, float]:
+            async with server.client() as client:
+                params = {"flow_run_id": 1, "flow_step_id": 1}
+                # One capture still streaming well after the drain delay, one that would outlast the timeout.
+                finishing = asyncio.create_task(client.post(PAYLOADS, params=params, content=_body(5, 0.5)))
+                endless = asyncio.create_task(client.post(PAYLOADS, params=params, content=_body(100, 1.0)))
+                await asyncio.sleep(0.5)
+                sent = time.monotonic()
+                server.process.send_signal(signal.SIGTERM)
+                readiness = [(await client.get("/readyz")).status_code for _ in range(3)]
+                during_drain = (await client.get(PAYLOADS)).status_code  # new work is still served meanwhile
+                finished = await finishing
+                cut = (await asyncio.gather(endless, return_exceptions=True))[0]
+                code = await asyncio.to_thread(server.process.wait, DRAIN_DELAY + SHUTDOWN_TIMEOUT + 10)
+                return finished, cut, [*readiness, during_drain], code, time.monotonic() - sent
+
+        finished, cut, statuses, code, took = asyncio.run(scenario())
+    finally:
+        server.stop()
+
+    assert statuses == [503, 503, 503, 200]
+    assert finished.status_code == 201, finished.text
+    assert isinstance(cut, httpx.TransportError) or cut.status_code >= 400, cut
+    assert code == 0
+    assert took <= DRAIN_DELAY + SHUTDOWN_TIMEOUT + 3, took  # bounded, whatever the endless request wanted

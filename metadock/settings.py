@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     payload_retention_days: int = Field(default=30, ge=0)
     # Records (not only their bytes) older than this are deleted; 0 keeps them forever.
     record_retention_days: int = Field(default=0, ge=0)
+    # PostgreSQL: ids per partition of payload_metadata, and how many empty partitions are kept made ahead.
+    payload_partition_ids: int = Field(default=1_000_000, ge=1000)
+    payload_partitions_ahead: int = Field(default=4, ge=1)
 
     database_pool_size: int = Field(default=10, ge=1)
 

@@ -112,26 +112,27 @@ def test_partitions_are_made_ahead_of_the_ids_handed_out(
     assert all(homes[record["id"]] == f"payload_metadata_ids_{record['id'] // 10 * 10}" for record in records)
 
 
-def test_a_capture_no_partition_covers_lands_in_the_default_partition_and_is_moved_out_later(
+def test_a_capture_with_only_the_default_partition_left_succeeds_and_is_moved_out_later(
     client: TestClient[object], settings: Settings, tenant: TenantKeys
 ) -> None:
     url = settings.database_url
-    _ensure(url, ahead=1)
-    _sql(url, "SELECT setval(pg_get_serial_sequence('payload_metadata', 'id'), 100)")
+    assert _layout(url) == []  # every range partition is gone: only the DEFAULT one is left
     capture_payload(client, tenant.headers(), b"beyond every partition")
-    assert _where(url) == {101: "payload_metadata_default"}
-    before = client.get(f"{PAYLOADS}/101", headers=tenant.headers())
+    assert _where(url) == {1: "payload_metadata_default"}
+    before = client.get(f"{PAYLOADS}/1", headers=tenant.headers())
     assert before.status_code == 200
     assert _totals_exact(url) == {_sql(url, "SELECT id FROM tenants")[0]["id"]: 1}
 
-    assert _ensure(url, ahead=1) == 2  # [100, 110) for the stray row (it is also the current range), [110, 120)
-    assert _where(url) == {101: "payload_metadata_ids_100"}
-    response = client.get(f"{PAYLOADS}/101", headers=tenant.headers())
+    assert _ensure(url, ahead=1) == 2  # [0, 10) for the stray row (the range in use too), and [10, 20)
+    assert _where(url) == {1: "payload_metadata_ids_0"}
+    assert _sql(url, "SELECT count(*) AS n FROM payload_metadata_default") == [{"n": 0}]
+    response = client.get(f"{PAYLOADS}/1", headers=tenant.headers())
     assert response.status_code == 200
     assert response.json() == before.json()
-    listed = client.get(PAYLOADS, headers=tenant.headers()).json()
-    assert listed["meta"]["total"] == 1
+    assert client.get(PAYLOADS, headers=tenant.headers()).json()["meta"]["total"] == 1
     _totals_exact(url)
+    assert capture_payload(client, tenant.headers(), b"next")["id"] == 2
+    assert _where(url)[2] == "payload_metadata_ids_0"
 
 
 def test_record_retention_drops_whole_partitions_and_deletes_within_one_partition_per_statement(

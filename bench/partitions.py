@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import statistics
 import time
 from pathlib import Path
@@ -125,26 +126,51 @@ async def _median_ms(connection: asyncpg.Connection, sql: str, arguments: list[t
     return statistics.median(times)
 
 
-async def _key_choice(url: str, records: int) -> list[str]:
+async def _partitions_read(connection: asyncpg.Connection, sql: str, values: tuple[Any, ...]) -> tuple[int, int]:
+    """How many relations the query's plan scans and how many buffers it touches (independent of the load)."""
+    plan = await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *values)
+    nodes = [json.loads(plan)[0]["Plan"]]
+    scanned = 0
+    while nodes:
+        node = nodes.pop()
+        scanned += "Relation Name" in node
+        nodes.extend(node.get("Plans", []))
+    root = json.loads(plan)[0]["Plan"]
+    return scanned, int(root.get("Shared Hit Blocks", 0)) + int(root.get("Shared Read Blocks", 0))
+
+
+async def _key_choice(url: str, records: int, rounds: int = 5) -> list[str]:
     connection = await asyncpg.connect(driver_url(url))
-    ids = [(1 + n % 3, 1 + (n * 7919) % records) for n in range(2000)]
-    runs = [(1 + n % 3, (n * 104729) % (records // 50)) for n in range(300)]
-    lines = ["| query | unpartitioned | by id range | by created_at |", "|---|---|---|---|"]
+    ids = [(1 + n % 3, 1 + (n * 7919) % records) for n in range(1000)]
+    runs = [(1 + n % 3, (n * 104729) % (records // 50)) for n in range(200)]
+    tables = ("bench_plain", "payload_metadata", "bench_by_time")
+    lines = [
+        "| query | unpartitioned | by id range | by created_at |",
+        "|---|---|---|---|",
+    ]
     try:
         queries = (
             ("lookup by id (S6)", "SELECT * FROM {t} WHERE tenant_id = $1 AND id = $2", ids),
             (
                 "first list page (S1)",
                 "SELECT id FROM {t} WHERE tenant_id = $1 ORDER BY id DESC LIMIT 100",
-                [(1 + n % 3,) for n in range(300)],
+                [(1 + n % 3,) for n in range(200)],
             ),
             ("exact filtered total (S3)", "SELECT count(*) FROM {t} WHERE tenant_id = $1 AND flow_run_id = $2", runs),
         )
         for label, sql, arguments in queries:
+            medians: dict[str, list[float]] = {table: [] for table in tables}
+            for _ in range(rounds):  # tables alternate, so the machine's load falls on each alike
+                for table in tables:
+                    await _median_ms(connection, sql.format(t=table), arguments[:20])  # warm
+                    medians[table].append(await _median_ms(connection, sql.format(t=table), arguments))
             cells = []
-            for table in ("bench_plain", "payload_metadata", "bench_by_time"):
-                await _median_ms(connection, sql.format(t=table), arguments[:50])  # warm
-                cells.append(f"{await _median_ms(connection, sql.format(t=table), arguments):.3f} ms")
+            for table in tables:
+                # A record of the last months: the first month is gone from two tables after a pruning run.
+                middle = arguments[len(arguments) // 2][:1] + ((records // 2 + 1,) if len(arguments[0]) == 2 else ())
+                sample = middle if "id = $2" in sql else arguments[len(arguments) // 2]
+                scanned, buffers = await _partitions_read(connection, sql.format(t=table), sample)
+                cells.append(f"{statistics.median(medians[table]):.3f} ms ({scanned} scanned, {buffers} buffers)")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     finally:
         await connection.close()
@@ -250,15 +276,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1/metadock_bench_partitions")
+    parser.add_argument("--reuse", action="store_true", help="the tables of an earlier run: the key choice only")
     arguments = parser.parse_args()
     url, records = arguments.url, arguments.records
 
     await ensure_database(url, print)
-    print(f"seeding {records} records three times", flush=True)
-    await _prepare(url, records)
+    if not arguments.reuse:
+        print(f"seeding {records} records three times", flush=True)
+        await _prepare(url, records)
     key_lines = await _key_choice(url, records)
     print("\n".join(key_lines), flush=True)
-    prune_lines = await _pruning(url, records)
+    prune_lines = [] if arguments.reuse else await _pruning(url, records)
     print("\n".join(prune_lines), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -110,6 +110,10 @@ def test_partitions_are_made_ahead_of_the_ids_handed_out(
     assert _layout(url) == [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 60)]
     homes = _where(url)
     assert all(homes[record["id"]] == f"payload_metadata_ids_{record['id'] // 10 * 10}" for record in records)
+    # A bulk load says how far its ids go: every range up to there is made first, and ``ahead`` more.
+    made = _database(url, lambda database: partitions.ensure_partitions(database, width=WIDTH, ahead=1, through_id=75))
+    assert made == 3
+    assert _layout(url)[-3:] == [(60, 70), (70, 80), (80, 90)]
 
 
 def test_a_capture_with_only_the_default_partition_left_succeeds_and_is_moved_out_later(

@@ -75,9 +75,10 @@ def _uncovered(first_id: int, end_id: int, partitions: Iterable[Partition]) -> l
     return pieces
 
 
-async def ensure_partitions(database: Database, *, width: int, ahead: int) -> int:
+async def ensure_partitions(database: Database, *, width: int, ahead: int, through_id: int = 0) -> int:
     """Make the partitions for the ``ahead`` ranges of ``width`` ids above the last id handed out (and the one it
-    is in), and for any rows waiting in the DEFAULT partition; returns how many partitions were made."""
+    is in; with ``through_id``, every range up to that id first: a bulk load), and for any rows waiting in the
+    DEFAULT partition; returns how many partitions were made."""
     layout = await _layout(database)
     if layout is None:
         return 0
@@ -87,7 +88,8 @@ async def ensure_partitions(database: Database, *, width: int, ahead: int) -> in
         position = await repository.last_id_handed_out()
         stranded = await repository.default_id_blocks(width) if has_default else []
     current = position // width * width
-    wanted = sorted({*stranded, *(current + step * width for step in range(ahead + 1))})
+    top = max(position, through_id) // width * width
+    wanted = sorted({*stranded, *range(current, top + (ahead + 1) * width, width)})
     made = 0
     for start in wanted:
         for first_id, end_id in _uncovered(start, start + width, partitions):

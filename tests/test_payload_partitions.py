@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy import text
 from metadock import migrate
 from metadock.kit.db import Database
 from metadock.payloads import maintenance, partitions
-from metadock.payloads.partition_repository import Partition
+from metadock.payloads.partition_repository import Partition, PartitionRepository
 from metadock.payloads.repository import PayloadMaintenanceRepository
 from metadock.settings import Settings
 from tests.conftest import POSTGRES_URL, _admin_dsn, _empty_postgres
@@ -216,6 +217,52 @@ def test_a_partition_whose_ids_may_still_be_handed_out_is_never_dropped(
     assert (0, 10) in _layout(url)
     assert capture_payload(client, tenant.headers(), b"next")["id"] == 2
     _totals_exact(url)
+
+
+def test_a_partition_drop_waits_out_a_long_reader_by_retrying_and_keeps_totals_exact(
+    settings: Settings, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = settings.database_url
+    _ensure(url, ahead=1)
+    _sql(
+        url,
+        "INSERT INTO payload_metadata (tenant_id, flow_run_id, flow_step_id, store_key, size, content_type, dropped, "
+        "dropped_reason, created_at, updated_at) SELECT t.id, 1, 1, 'k/' || g, 1, 'x', true, 'too_large', "
+        "now() - interval '90 days', now() FROM generate_series(1, 9) g CROSS JOIN tenants t",
+    )
+    _sql(url, "INSERT INTO payload_counts (tenant_id, total, generation) SELECT id, 9, 7 FROM tenants")
+    _sql(url, "SELECT setval(pg_get_serial_sequence('payload_metadata', 'id'), 12)")  # [0, 10) is all handed out
+    attempts: list[float] = []
+    drop_if_expired = PartitionRepository.drop_if_expired
+
+    async def counted(self: PartitionRepository, partition: Partition, cutoff: dt.datetime) -> int | None:
+        attempts.append(time.monotonic())
+        return await drop_if_expired(self, partition, cutoff)
+
+    monkeypatch.setattr(PartitionRepository, "drop_if_expired", counted)
+    store = payload_store(settings)
+
+    async def run() -> int:
+        reader = await asyncpg.connect(url)
+        database = Database(url, pool_size=2)
+        try:
+            transaction = reader.transaction()
+            await transaction.start()
+            await reader.fetch("SELECT count(*) FROM payload_metadata")  # holds its lock to the end of the transaction
+            cutoff = dt.datetime.now(dt.UTC) - 30 * DAY
+            dropping = asyncio.create_task(partitions.drop_expired_partitions(database, store, cutoff))
+            await asyncio.sleep(3)  # past one lock timeout (2 s): the first attempt gave up
+            assert not dropping.done()
+            await transaction.commit()
+            return await dropping
+        finally:
+            await database.dispose()
+            await reader.close()
+
+    assert asyncio.run(run()) == 9
+    assert len(attempts) >= 2
+    assert (0, 10) not in _layout(url)
+    assert _sql(url, "SELECT total, generation FROM payload_counts") == [{"total": 0, "generation": 8}]
 
 
 def _migrate_to(url: str, action: str, revision: str) -> None:

@@ -117,6 +117,25 @@ def test_partitions_are_made_ahead_of_the_ids_handed_out(
     assert _layout(url)[-3:] == [(60, 70), (70, 80), (80, 90)]
 
 
+def test_makers_racing_each_other_make_each_partition_once(settings: Settings) -> None:
+    url = settings.database_url
+
+    async def race() -> list[int]:
+        databases = [Database(url, pool_size=1) for _ in range(3)]
+        try:
+            return list(
+                await asyncio.gather(
+                    *(partitions.ensure_partitions(database, width=WIDTH, ahead=5) for database in databases)
+                )
+            )
+        finally:
+            for database in databases:
+                await database.dispose()
+
+    assert sum(asyncio.run(race())) == 6
+    assert _layout(url) == [(start, start + WIDTH) for start in range(0, 60, WIDTH)]
+
+
 def test_a_capture_with_only_the_default_partition_left_succeeds_and_is_moved_out_later(
     client: TestClient[object], settings: Settings, tenant: TenantKeys
 ) -> None:

@@ -28,6 +28,7 @@ _BOUND = re.compile(r"^FOR VALUES FROM \('?(\d+)'?\) TO \('?(\d+)'?\)$")
 # How long a partition step waits for a lock before giving up (and retrying later): a lock request queued behind a
 # long reader makes every later request queue behind it, so the wait must stay short.
 _LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
+_MAKER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('metadock payload_metadata partitions'))")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class PartitionRepository:
         name = partition_name(first_id)
         bounds = {"first": int(first_id), "end": int(end_id)}
         await self.connection.execute(_LOCK_TIMEOUT)
+        # One maker at a time (a ``payloads prune`` beside ``serve``'s round): the second then finds the name taken.
+        await self.connection.execute(_MAKER_LOCK)
         await self.connection.execute(_sql("CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)", name=name))
         moved = await self.connection.write(
             _sql(

@@ -27,15 +27,22 @@ LOCK_ATTEMPTS = 5
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
-def _lock_timed_out(error: BaseException) -> bool:
+# Another ``ensure_partitions`` (a ``payloads prune`` beside ``serve``'s own round) made that partition first: the
+# table name is taken, or the range is now covered.
+_MADE_BY_ANOTHER = frozenset({"42P07", "42P17"})
+
+
+def _sqlstate(error: BaseException) -> str | None:
     seen: BaseException | None = error
     while seen is not None:
-        if getattr(seen, "sqlstate", None) == _LOCK_NOT_AVAILABLE or getattr(seen, "pgcode", None) == (
-            _LOCK_NOT_AVAILABLE
-        ):
-            return True
+        if state := getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None):
+            return str(state)
         seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+    return None
+
+
+def _lock_timed_out(error: BaseException) -> bool:
+    return _sqlstate(error) == _LOCK_NOT_AVAILABLE
 
 
 async def _with_lock_retries(database: Database, work: Callable[[Connection], Awaitable[T]]) -> T:
@@ -97,7 +104,12 @@ async def ensure_partitions(database: Database, *, width: int, ahead: int, throu
             async def create(connection: Connection, first_id: int = first_id, end_id: int = end_id) -> int:
                 return await PartitionRepository(connection).create(first_id, end_id)
 
-            await _with_lock_retries(database, create)
+            try:
+                await _with_lock_retries(database, create)
+            except DBAPIError as error:
+                if _sqlstate(error) not in _MADE_BY_ANOTHER:
+                    raise
+                continue
             partitions.append(Partition("", first_id, end_id))
             made += 1
     return made

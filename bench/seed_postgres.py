@@ -15,6 +15,9 @@ from typing import Any
 import asyncpg
 
 from bench.dataset import PAYLOAD_COLUMNS, SeedParams, payload_rows
+from metadock.kit.db import Database
+from metadock.payloads.partitions import ensure_partitions
+from metadock.settings import get_settings
 
 COPY_CHUNK = 500_000
 
@@ -68,6 +71,19 @@ async def copy_payloads(params: SeedParams, stored: dict[int, dict[str, Any]], l
             "AND tablename = 'payload_metadata' AND indexname NOT IN "
             "(SELECT conname FROM pg_constraint WHERE conrelid = 'payload_metadata'::regclass) ORDER BY indexname"
         )
+        # Migration 0011 partitions the table by id: the partitions the load's ids need are made first (else its
+        # rows would land in the DEFAULT partition), as ``ensure_partitions`` makes them in service.
+        database = Database(params.db_url, pool_size=1)
+        try:
+            settings = get_settings()
+            await ensure_partitions(
+                database,
+                width=settings.payload_partition_ids,
+                ahead=settings.payload_partitions_ahead,
+                through_id=params.payloads,
+            )
+        finally:
+            await database.dispose()
         async with connection.transaction():
             for index in indexes:
                 await connection.execute(f'DROP INDEX "{index["indexname"]}"')
@@ -83,7 +99,8 @@ async def copy_payloads(params: SeedParams, stored: dict[int, dict[str, Any]], l
                 log(f"    {end:,} records copied ({rate:,.0f}/s)")
             for index in indexes:
                 began = time.perf_counter()
-                await connection.execute(index["indexdef"])
+                # A partitioned table's index is reported ``ON ONLY`` the parent: built so, no partition would get one.
+                await connection.execute(index["indexdef"].replace(" ON ONLY ", " ON ", 1))
                 log(f"    rebuilt {index['indexname']} ({time.perf_counter() - began:.0f} s)")
         # Index-only scans need the visibility map a fresh bulk load lacks; autovacuum would get there later.
         await connection.execute("VACUUM (ANALYZE) payload_metadata")

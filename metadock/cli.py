@@ -70,10 +70,23 @@ def _upgrade() -> None:
         database = Database(get_settings().database_url)
         try:
             await migrate.upgrade(database)
+            await _ensure_partitions(database)
         finally:
             await database.dispose()
 
     asyncio.run(run())
+
+
+async def _ensure_partitions(database: Database) -> None:
+    """PostgreSQL: keep the configured number of empty payload partitions made ahead (startup, every prune)."""
+    from metadock.payloads.partitions import ensure_partitions
+
+    settings = get_settings()
+    made = await ensure_partitions(
+        database, width=settings.payload_partition_ids, ahead=settings.payload_partitions_ahead
+    )
+    if made:
+        logger.info("made %d payload partitions ahead of need", made)
 
 
 @click.group()
@@ -88,6 +101,7 @@ async def _apply_retention(
     from metadock.payloads import maintenance
 
     started = dt.datetime.now(dt.UTC)
+    await _ensure_partitions(database)
     pruned = await maintenance.prune(database, store, older_than_days=bytes_days) if bytes_days else 0
     deleted = 0
     if records_days is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from metadock.kit.db import Database
+from metadock.payloads import partitions
 from metadock.payloads.repository import PayloadMaintenanceRepository
 from metadock.payloads.store import PayloadStore
 
@@ -61,15 +62,18 @@ async def prune_records(
     """Delete the records captured more than ``older_than_days`` before ``started`` (default: now; ``0`` days: every
     record captured before it), with their bytes; returns how many records went.
 
-    Live ones are dropped first, their bytes removed, as byte retention does; then the dropped ones are deleted a
-    batch per transaction, each tenant's total lowered (and its generation raised) in the same transaction.
+    Live ones are dropped first, their bytes removed, as byte retention does; then on PostgreSQL whole partitions
+    past the cutoff are dropped (``partitions.drop_expired_partitions``), and the remaining dropped records deleted a
+    batch per transaction (one partition per delete), each tenant's total lowered (and its generation raised) in
+    the same transaction.
     ``after_batch`` is told the running count after each batch (progress; an exception there stops the job as a
     kill would, leaving what ran committed)."""
     if older_than_days < 0:
         raise ValueError("older_than_days must not be negative")
     cutoff = (started or _now()) - dt.timedelta(days=older_than_days)
     await _drop_captured_before(database, store, cutoff, batch_size)
-    deleted = 0
+    # PostgreSQL: whole partitions past the cutoff go at once; only the boundary one's records are deleted below.
+    deleted = await partitions.drop_expired_partitions(database, store, cutoff)
     while True:
         async with database.transaction() as connection:
             batch = await PayloadMaintenanceRepository(connection).dropped_before(cutoff, batch_size)
@@ -79,8 +83,12 @@ async def prune_records(
         # bytes are still there, and once the record is gone nothing would ever name them again (removing a
         # missing object succeeds). Too large or vanished payloads never had bytes.
         await store.delete_many([row["store_key"] for row in batch if row["dropped_reason"] == "expired"])
-        async with database.transaction() as connection:
-            deleted += await PayloadMaintenanceRepository(connection).delete_dropped(row["id"] for row in batch)
+        ids = [row["id"] for row in batch]
+        layout = await partitions.partition_layout(database)
+        # A delete never spans partitions (each one's transaction lowers the totals of the rows it removed).
+        for group in [ids] if layout is None else partitions.split_by_partition(ids, layout):
+            async with database.transaction() as connection:
+                deleted += await PayloadMaintenanceRepository(connection).delete_dropped(group)
         if after_batch is not None:
             after_batch(deleted)
     await database.reclaim_free_pages()

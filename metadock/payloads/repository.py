@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -270,11 +270,16 @@ class PayloadMaintenanceRepository:
         if rows:
             await remove_tags_of(self.connection, (row["id"] for row in rows))
         removed = Counter(row["tenant_id"] for row in rows)
+        await self.take_off_totals(removed)
+        return sum(removed.values())
+
+    async def take_off_totals(self, removed: Mapping[int, int]) -> None:
+        """Lower each tenant's total by its count of removed records and raise its generation (which retires its
+        offset anchors); in the caller's transaction, the one that removes the rows."""
         add_to_total = _ADD_TO_TOTAL[self.connection.dialect_name]
         for tenant_id, count in sorted(removed.items()):  # one order for every pruner: no lock-order deadlock
             parameters = {"tenant_id": tenant_id, "delta": -count, "first_generation": first_generation()}
             await self.connection.write(add_to_total, parameters)
-        return sum(removed.values())
 
     async def mark_dropped(self, record_ids: Iterable[int], reason: str, now: dt.datetime) -> int:
         statement = (

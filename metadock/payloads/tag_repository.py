@@ -106,3 +106,19 @@ class TagRuleRepository(TenantScopedRepository):
 
     async def delete(self, rule_id: int) -> bool:
         return bool(await self.connection.write(self._delete().where(_r.id == rule_id)))
+
+
+async def remove_tags_between(connection: Connection, first_id: int, end_id: int, records: int) -> int:
+    """The tags of at most ``records`` records with ids in [first_id, end_id), whichever tenant they belong to: a
+    partition's tags, taken away in short batches before the partition is dropped (a drop removes rows, not the tags
+    kept in their own table). Returns how many tag rows went (0: none are left)."""
+    some_records = (
+        select(_t.payload_id)
+        .where(_t.payload_id >= first_id, _t.payload_id < end_id)
+        .order_by(_t.payload_id)
+        .limit(records)
+        .scalar_subquery()
+    )
+    return await connection.write(
+        delete(payload_tags).where(_t.payload_id >= first_id, _t.payload_id < end_id, _t.payload_id.in_(some_records))
+    )

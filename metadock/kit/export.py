@@ -18,6 +18,7 @@ the batch is sent: nothing holds a connection or a snapshot while a slow client 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import enum
 import io
@@ -145,5 +146,10 @@ async def keyset_batches(
             yield batch.rows
         if batch.after is None:
             return
+        # Let the event loop run between batches. On SQLite nothing below suspends (its driver is synchronous), and
+        # granian's send to a client that has gone returns at once (logging a transport error each time): without
+        # this pause an abandoned export ran to its end, the server never hearing of the disconnect, and held up
+        # every other request of its worker meanwhile (test_export_live.py).
+        await asyncio.sleep(0)
         async with database.transaction() as connection:
             batch = await read_next(connection, batch.after)

@@ -68,14 +68,19 @@ def guard_formula(text: str) -> str:
 
 
 def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
     if isinstance(value, str):
         return guard_formula(value)
+    if value is None:
+        return ""
     if isinstance(value, dict | list):
         # JSON text of an object or array begins with '{' or '[': never read as a formula.
         return msgspec.json.encode(value).decode()
     return value
+
+
+def _row(item: msgspec.Struct) -> list[Any]:
+    # Field order is the header's (msgspec.structs.fields); the values as the struct holds them (no dict built).
+    return [_cell(value) for value in msgspec.structs.astuple(item)]
 
 
 def header_of(struct_type: type[msgspec.Struct]) -> list[str]:
@@ -102,9 +107,7 @@ async def csv_chunks(
     async for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        for item in batch:
-            values = msgspec.to_builtins(item)
-            writer.writerow([_cell(values[name]) for name in header])
+        writer.writerows(_row(item) for item in batch)
         yield buffer.getvalue().encode()
 
 

@@ -156,7 +156,12 @@ RUN_ZIP: Final = Docs(
                 "`manifest.json` listing every record (dropped ones with `file: null`) with its `/meta` fields."
             ),
             headers={"Content-Disposition": header(STRING, '`attachment; filename="flow-run-<id>-payloads.zip"`.')},
-            content={"application/zip": OpenAPIMediaType(schema=BINARY)},
+            # application/octet-stream too: generated clients know bytes only under that name (openapi-python-client
+            # left the whole 200 out for application/zip alone, failing tests/test_generated_client.py).
+            content={
+                "application/zip": OpenAPIMediaType(schema=BINARY),
+                "application/octet-stream": OpenAPIMediaType(schema=BINARY),
+            },
         ),
     },
     errors={404: "The caller's tenant has no payload record of this run (or the id is not a positive integer)."},

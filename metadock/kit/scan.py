@@ -14,9 +14,9 @@ NULLs would compare as unknown and drop rows from the seek.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import Integer, Select, and_, bindparam, func, literal_column, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.export import ScanBatch
@@ -43,18 +43,28 @@ def _after_clause(keys: list[tuple[ColumnElement[Any], bool]]) -> ColumnElement[
         # One direction: a row-value comparison, which both databases can seek an index with.
         columns = tuple_(*(column for column, _ in keys))
         values = tuple_(*bound)
-        return columns < values if directions.pop() else columns > values
-    clause: ColumnElement[bool] | None = None
-    for index in reversed(range(len(keys))):
-        column, descending = keys[index]
-        beyond = column < bound[index] if descending else column > bound[index]
-        clause = beyond if clause is None else or_(beyond, and_(column == bound[index], clause))
-    assert clause is not None
-    return clause
+        after = columns < values if directions.pop() else columns > values
+    else:
+        clause: ColumnElement[bool] | None = None
+        for index in reversed(range(len(keys))):
+            column, descending = keys[index]
+            beyond = column < bound[index] if descending else column > bound[index]
+            clause = beyond if clause is None else or_(beyond, and_(column == bound[index], clause))
+        assert clause is not None
+        after = clause
+    # The leading key's own bound, implied by the rest but written out: an index on (tenant, k1, …) is then walked
+    # from the cursor on, where an OR alone made SQLite read and sort the tenant's every row for each batch.
+    first, descending = keys[0]
+    return and_(first <= bound[0] if descending else first >= bound[0], after)
 
 
 class ScannedRepository(TenantScopedRepository):
     """A tenant-scoped repository whose lists can also be read whole, in batches (see the module's docstring)."""
+
+    # No index leads with (tenant_id, primary key): on SQLite a scan in key order with no equality filter then walks
+    # the primary key and checks the tenant of each row, instead of reading and sorting the tenant's every row per
+    # batch through another tenant index (SQLite has no statistics to tell the two apart).
+    scan_walks_primary_key: ClassVar[bool] = False
 
     def _scan_keys(self, query: ListQuery) -> list[tuple[ColumnElement[Any], bool]]:
         keys = [(self.columns[order.field], order.descending) for order in query.order]
@@ -80,16 +90,29 @@ class ScannedRepository(TenantScopedRepository):
             ),
             tuple((order.field, order.descending) for order in query.order),
             seeking,
+            self.connection.dialect_name,
         )
         cached = _SCANS.get(shape)
         if cached is not None:
             return cached
         keys = self._scan_keys(query)
         primary_key = self.columns[self.tie_breaker]
+        in_key_order = keys[0][0] is primary_key
+        through = bindparam("scan_through", type_=primary_key.type)
+        scope = self._list_scope()
+        if (
+            in_key_order
+            and self.scan_walks_primary_key
+            and self.connection.dialect_name == "sqlite"
+            and all(item.op is not FilterOp.ANY_OF for item in query.filters)
+        ):
+            scope = (self.table.c.tenant_id + literal_column("0")) == bindparam("scope_tenant_id")
         where = [
-            self._list_scope(),
+            scope,
             *(self._filter_clause(index, item) for index, item in enumerate(query.filters)),
-            primary_key <= bindparam("scan_through", type_=primary_key.type),
+            # In another order, `+ 0`: the bound must not make the (tenant, id) index look like the way in (SQLite
+            # then read the tenant's every row up to it and sorted them, for each batch).
+            primary_key <= through if in_key_order else (primary_key + literal_column("0")) <= through,
         ]
         if seeking:
             where.append(_after_clause(keys))

@@ -88,6 +88,7 @@ def _duplicate_of(error: IntegrityError) -> Duplicate:
 
 class MetadataRepository(ScannedRepository):
     table = metadatas
+    scan_walks_primary_key = True  # no (tenant_id, id) index (kit/scan.py)
     # At most this many rows in all tenants containing the title: read them by id instead of walking the tenant.
     few: ClassVar[int] = 1_000
     _from_candidates = False

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 * MIB, ge=1024)
     metadatas_default_limit: int = Field(default=10, ge=1)
     metadatas_max_limit: int = Field(default=100, ge=1)
+    # Records per batch of an export (one short read each); memory holds about one batch per export in flight.
+    export_batch_size: int = Field(default=1000, ge=1, le=10_000)
     max_payload_bytes: int = Field(default=100 * MIB, ge=0)
     payload_retention_days: int = Field(default=30, ge=0)
     # Records (not only their bytes) older than this are deleted; 0 keeps them forever.

@@ -8,6 +8,7 @@ the test, so a new route cannot ship unprobed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,20 +34,32 @@ Client = TestClient[object]
 _PARAMETER = re.compile(r"\{([^}]+)\}")
 
 
-def _ids(key: str) -> Callable[[Any], set[str]]:
+def _ids(key: str) -> Callable[[httpx.Response], set[str]]:
     """The ids a list response shows: DigitalState answers a plain array, the Laravel-style routes a ``data`` list."""
 
-    def read(body: Any) -> set[str]:
+    def read(response: httpx.Response) -> set[str]:
+        body = response.json()
         items = body if isinstance(body, list) else body["data"]
         return {str(item[key]) for item in items}
 
     return read
 
 
+def _exported_ids(key: str) -> Callable[[httpx.Response], set[str]]:
+    """The ids an export (NDJSON, its default format) shows: one record per line."""
+
+    def read(response: httpx.Response) -> set[str]:
+        return {str(json.loads(line)[key]) for line in response.text.splitlines()}
+
+    return read
+
+
 # Each list route, and how to read the ids it shows.
-LIST_IDS: dict[str, Callable[[Any], set[str]]] = {
+LIST_IDS: dict[str, Callable[[httpx.Response], set[str]]] = {
     "/metadatas": _ids("uuid"),
+    "/metadatas/export": _exported_ids("uuid"),
     PAYLOADS: _ids("id"),
+    f"{PAYLOADS}/export": _exported_ids("id"),
     "/api/v1/api-keys": _ids("id"),
     "/api/v1/users": _ids("id"),
 }
@@ -133,7 +146,7 @@ def test_no_route_lets_an_anonymous_caller_another_tenant_or_a_reader_past(
                 response = client.get(path, headers=headers)
                 check(f"GET {template} {label}", response.status_code == 200, response)
                 if response.status_code == 200:
-                    seen = LIST_IDS[template](response.json()) & set(ids.values())
+                    seen = LIST_IDS[template](response) & set(ids.values())
                     check(f"GET {template} {label} shows {seen}", not seen, response)
 
     assert not wrong, "\n".join(wrong)

@@ -161,6 +161,16 @@ def test_a_payload_is_captured_listed_described_and_downloaded_through_the_gener
     assert isinstance(downloaded, types.File), downloaded
     assert downloaded.payload.read() == body
 
+    # The streamed answers: an export (text) and a run's ZIP (bytes).
+    exported = _module(f"{api}.export_payload_metadata").sync(
+        client=client, filterflow_run_id="777", format_=models.ExportPayloadMetadataFormat.CSV
+    )
+    assert isinstance(exported, str), exported
+    assert exported.splitlines()[1].startswith(f"{record.id},{record.created_at}"), exported
+    archive = _module(f"{api}.download_run_payloads").sync("777", client=client)
+    assert isinstance(archive, types.File), archive
+    assert archive.payload.read().startswith(b"PK")
+
     missing = _module(f"{api}.get_payload_metadata").sync(str(record.id + 1000), client=client)
     assert isinstance(missing, models.LaravelMessage), missing
 

@@ -7,12 +7,14 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from metadock.dialects.api_platform import JSON_UTF8
 from metadock.dialects.api_platform.paging import paging_headers
 from metadock.kit.authentication import principal_of
 from metadock.kit.context import runtime_of
+from metadock.kit.export import export_response, parse_export_format
 from metadock.kit.openapi import DOCS
 from metadock.kit.request import query_pairs
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
@@ -33,6 +35,9 @@ async def _look_up_before_an_undecodable_body(request: Request[Any, Any, Any]) -
         async with unit.transaction() as connection:
             await MetadataService(connection, principal_of(request)).get(request.path_params["uuid"])  # 404 if absent
         # The item exists: Litestar's own decoding then answers the 400 naming what is wrong.
+
+
+_PAGING_PARAMETERS = frozenset({"page", "limit"})
 
 
 async def _service(request: Request[Any, Any, Any], unit: UnitOfWork) -> MetadataService:
@@ -61,6 +66,20 @@ class MetadataController(Controller):
         page = await service.list(query)
         headers = paging_headers(request, pairs, query.page, query.per_page, page.total)
         return Response(page.items, headers=headers, media_type=JSON_UTF8)
+
+    @get("/export", summary="Export metadata resources (Metadock)", opt={DOCS: docs.EXPORT})
+    async def export_metadatas(self, request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Stream:
+        """Every resource the list's filters select, streamed (no pages); see PayloadController's export."""
+        settings = runtime_of(request).settings
+        # The list's grammar; page and limit play no part in an export, so they are not read (nor refused).
+        pairs = [(name, value) for name, value in query_pairs(request) if name not in _PAGING_PARAMETERS]
+        export_format = parse_export_format(pairs)
+        query = parse_list_query(
+            pairs, default_limit=settings.metadatas_default_limit, max_limit=settings.metadatas_max_limit
+        )
+        service = await _service(request, unit)
+        batches = await service.export(query, runtime_of(request).database, settings.export_batch_size)
+        return export_response(export_format, batches, MetadataOut, "metadatas")
 
     @get("/{uuid:str}", summary="Get a metadata resource", media_type=JSON_UTF8, opt={DOCS: docs.GET})
     async def get_metadata(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, Schema
 
 from metadock.kit.openapi import INTEGER, NO_NUL, STRING, BodyRules, Docs, header, query_parameters, text
 from metadock.metadatas import query
@@ -138,3 +139,36 @@ UPDATE: Final = Docs(
     success_example=_UPDATED,
 )
 DELETE: Final = Docs(operation_id="deleteMetadata", errors=_NOT_FOUND)
+
+_EXPORT_FORMAT: Final = Parameter(
+    name="format",
+    param_in=ParamType.QUERY,
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, enum=["ndjson", "csv"], default="ndjson"),
+    description="`ndjson` (one JSON object per line, the default) or `csv` (RFC 4180, a header row; `title` and "
+    "`data` as JSON text; text fields beginning with `=`, `+`, `-`, `@`, a tab or a CR get a leading `'`).",
+)
+EXPORT: Final = Docs(
+    operation_id="exportMetadatas",
+    parameters=[
+        _EXPORT_FORMAT,
+        *query_parameters(
+            [row for row in documented_parameters() if not row[0].endswith("[]") and row[0] not in ("page", "limit")],
+            schemas=_QUERY_SCHEMAS,
+        ),
+    ],
+    responses={
+        200: OpenAPIResponse(
+            description=(
+                "Every resource the filters select in the caller's tenant, in the order asked, streamed: no pages. "
+                "Each line (or row) has the fields of a list item."
+            ),
+            headers={"Content-Disposition": header(STRING, '`attachment; filename="metadatas.<ndjson|csv>"`.')},
+            content={
+                "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+            },
+        ),
+    },
+    errors={400: "An invalid value of a known parameter, an order on an unknown property, or an unknown `format`."},
+)

@@ -10,8 +10,9 @@ from sqlalchemy import Integer, Text, and_, bindparam, func, insert, literal_col
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
+from metadock.kit.export import ScanBatch
 from metadock.kit.query import Filter, FilterOp, ListQuery
-from metadock.kit.repository import TenantScopedRepository
+from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCSecondsText
 from metadock.metadatas.table import metadatas, metadatas_title_fts
 
@@ -85,8 +86,9 @@ def _duplicate_of(error: IntegrityError) -> Duplicate:
     return Duplicate.SLUG if "slug" in str(error.orig).lower() else Duplicate.UUID
 
 
-class MetadataRepository(TenantScopedRepository):
+class MetadataRepository(ScannedRepository):
     table = metadatas
+    scan_walks_primary_key = True  # no (tenant_id, id) index (kit/scan.py)
     # At most this many rows in all tenants containing the title: read them by id instead of walking the tenant.
     few: ClassVar[int] = 1_000
     _from_candidates = False
@@ -164,6 +166,12 @@ class MetadataRepository(TenantScopedRepository):
     async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
         self._from_candidates = await self._few_candidates(query)
         return await self._page(query, _SHOWN)
+
+    async def export_batch(
+        self, query: ListQuery, *, after: tuple[Any, ...] | None, through: int, limit: int
+    ) -> ScanBatch:
+        """The next batch of an export, in the list's order (kit/scan.py); the title filter as the list's walk."""
+        return await self._scan_batch(query, _SHOWN, after=after, through=through, limit=limit)
 
     async def get(self, uuid: str) -> Any | None:
         return await self._one_by("uuid", uuid, _SHOWN)

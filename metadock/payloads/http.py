@@ -17,6 +17,7 @@ from metadock.context import context_of
 from metadock.dialects.laravel.paginator import PageUrls, paginate
 from metadock.kit.authentication import principal_of
 from metadock.kit.errors import AppError
+from metadock.kit.export import export_response, parse_export_format
 from metadock.kit.openapi import DOCS
 from metadock.kit.pathsend import PathSendResponse, server_sends_files
 from metadock.kit.query import ListQuery
@@ -27,7 +28,7 @@ from metadock.payloads import openapi as docs
 from metadock.payloads.archive import RunArchive
 from metadock.payloads.capture import CaptureService, parse_capture_params
 from metadock.payloads.query import parse_list_query
-from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecordEnvelope, PayloadRecordList
+from metadock.payloads.schemas import PayloadMetaEnvelope, PayloadRecord, PayloadRecordEnvelope, PayloadRecordList
 from metadock.payloads.service import DownloadTarget, PayloadService, gone
 from metadock.payloads.store import ObjectNotFound, PayloadStore, RangeNotSatisfiable
 
@@ -119,6 +120,18 @@ class PayloadController(Controller):
         urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)
         links, meta = paginate(urls, page=query.page, per_page=query.per_page, total=page.total, count=len(page.items))
         return PayloadRecordList(data=page.items, links=links, meta=meta)
+
+    @get("/export", summary="Export Payload Metadata (Metadock)", opt={DOCS: docs.EXPORT})
+    async def export_payload_metadata(self, request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Stream:
+        """Every record the list's filters select, streamed (no pages). Its first batch is read here, in the
+        request's transaction, which ends when this returns; the rest in short transactions as the client reads."""
+        params = query_pairs(request)
+        export_format = parse_export_format(params)
+        query = parse_list_query(params)  # the list's grammar and allow-lists; page and per_page play no part
+        context = context_of(request)
+        service = await _service(request, unit)
+        batches = await service.export(query, context.database, context.settings.export_batch_size)
+        return export_response(export_format, batches, PayloadRecord, "payload-metadata")
 
     @post(
         "/",

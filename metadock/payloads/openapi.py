@@ -192,8 +192,48 @@ RUN_ZIP: Final = Docs(
                 "`manifest.json` listing every record (dropped ones with `file: null`) with its `/meta` fields."
             ),
             headers={"Content-Disposition": header(STRING, '`attachment; filename="flow-run-<id>-payloads.zip"`.')},
-            content={"application/zip": OpenAPIMediaType(schema=BINARY)},
+            # application/octet-stream too: generated clients know bytes only under that name (openapi-python-client
+            # left the whole 200 out for application/zip alone, failing tests/test_generated_client.py).
+            content={
+                "application/zip": OpenAPIMediaType(schema=BINARY),
+                "application/octet-stream": OpenAPIMediaType(schema=BINARY),
+            },
         ),
     },
     errors={404: "The caller's tenant has no payload record of this run (or the id is not a positive integer)."},
+)
+
+# A line or a row per record, as the list's `data` items (kit/export.py); the generator reads both as text.
+EXPORT_BODIES: Final = {
+    "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+    "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+}
+EXPORT_FORMAT: Final = Parameter(
+    name="format",
+    param_in=ParamType.QUERY,
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, enum=["ndjson", "csv"], default="ndjson"),
+    description="`ndjson` (one JSON object per line, the default) or `csv` (RFC 4180, a header row; text fields "
+    "beginning with `=`, `+`, `-`, `@`, a tab or a CR get a leading `'`).",
+)
+EXPORT: Final = Docs(
+    operation_id="exportPayloadMetadata",
+    parameters=[
+        EXPORT_FORMAT,
+        *query_parameters([row for row in _LIST_PARAMETERS if row[0] not in _PAGING], schemas={"sort": _SORT}),
+    ],
+    responses={
+        200: OpenAPIResponse(
+            description=(
+                "Every record the filters select in the caller's tenant, in the sort's order, streamed: no pages. "
+                "Each line (or row) has the fields of the list's `data` items."
+            ),
+            headers={"Content-Disposition": header(STRING, '`attachment; filename="payload-metadata.<ndjson|csv>"`.')},
+            content=EXPORT_BODIES,
+        ),
+    },
+    errors={
+        400: "A filter or sort that is not allowed, or more than 500 values in one filter.",
+        422: "A `format` other than `ndjson` or `csv`; `errors.format` says so.",
+    },
 )

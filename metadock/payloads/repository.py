@@ -25,8 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
+from metadock.kit.export import ScanBatch
 from metadock.kit.query import Filter, ListQuery
-from metadock.kit.repository import ListStatements, TenantScopedRepository
+from metadock.kit.repository import ListStatements
+from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCDateTime, UTCIsoText
 from metadock.payloads.table import payload_counts, payload_metadata
 from metadock.payloads.tag_repository import TagRepository, remove_tags_of, tag_clause
@@ -111,7 +113,7 @@ def _insert_counted_statement() -> Any:
 _INSERT_COUNTED = _insert_counted_statement()
 
 
-class PayloadRepository(TenantScopedRepository):
+class PayloadRepository(ScannedRepository):
     table = payload_metadata
     columns: ClassVar[dict[str, Any]] = {
         "id": _c.id,
@@ -155,6 +157,12 @@ class PayloadRepository(TenantScopedRepository):
 
     async def get(self, record_id: int) -> Any | None:
         return await self._one_by("id", record_id, _ROW)
+
+    async def export_batch(
+        self, query: ListQuery, *, after: tuple[Any, ...] | None, through: int, limit: int
+    ) -> ScanBatch:
+        """The next batch of an export: what a list shows of each record, in the list's order (kit/scan.py)."""
+        return await self._scan_batch(query, _SHOWN, after=after, through=through, limit=limit)
 
     async def run_last_id(self, run_id: int) -> int | None:
         """The newest record of a run (None when this tenant has none): a run's archive covers ids up to it."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from metadock.kit.db import Connection
+from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError, not_found
+from metadock.kit.export import ScanBatch, keyset_batches
 from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.payloads.repository import PayloadRepository
@@ -77,6 +79,11 @@ class DownloadTarget:
         return "deleted"
 
 
+async def _records(batches: AsyncIterator[list[Any]]) -> AsyncIterator[Sequence[PayloadRecord]]:
+    async for rows in batches:
+        yield [to_record(row) for row in rows]
+
+
 class PayloadService:
     def __init__(self, connection: Connection, principal: Principal, store_kind: str) -> None:
         self.repository = PayloadRepository(connection, principal.tenant_id)
@@ -88,6 +95,25 @@ class PayloadService:
     async def list(self, query: ListQuery) -> Page[PayloadRecord]:
         rows, total = await self.repository.list_page(query)
         return Page([to_record(row) for row in rows], total)
+
+    async def export(
+        self, query: ListQuery, database: Database, batch_size: int
+    ) -> AsyncIterator[Sequence[PayloadRecord]]:
+        """Every record the query selects, in its order, a batch at a time: the first batch now (in the request's
+        transaction), each next one in a short transaction of its own as the client reads (kit/export.py). Covers
+        the records up to the tenant's newest when the export begins (README: export consistency)."""
+        through = await self.repository.scan_bound()
+        if through is None:
+            first = ScanBatch([], None)
+        else:
+            first = await self.repository.export_batch(query, after=None, through=through, limit=batch_size)
+        tenant_id = self.repository.tenant_id
+
+        async def read_next(connection: Connection, after: tuple[Any, ...]) -> ScanBatch:
+            repository = PayloadRepository(connection, tenant_id)
+            return await repository.export_batch(query, after=after, through=through or 0, limit=batch_size)
+
+        return _records(keyset_batches(database, first, read_next))
 
     async def _row(self, raw_id: str) -> Any:
         record_id = parse_record_id(raw_id)

@@ -149,6 +149,18 @@ def test_filter_by_tag_is_exact_any_of_and_combines_with_other_filters(client: C
     assert _listed(client, tenant, **{"filter[tag.order_id]": "1234", "sort": "-id"}) == ([b["id"], a["id"]], 2)
 
 
+def test_the_export_takes_the_tag_filter_as_the_list_does(client: Client, tenant: TenantKeys) -> None:
+    a = _capture(client, tenant, **{"tag[order_id]": "1234"})
+    _capture(client, tenant, **{"tag[order_id]": "999"})
+    c = _capture(client, tenant, **{"tag[order_id]": "12345"})
+    response = client.get(
+        f"{PAYLOADS}/export", params={"filter[tag.order_id]": "1234,12345"}, headers=tenant.headers("reader")
+    )
+    assert response.status_code == 200
+    exported = [json.loads(line)["id"] for line in response.text.splitlines()]
+    assert exported == [a["id"], c["id"]]
+
+
 def test_a_tag_filter_with_a_name_no_tag_can_have_is_not_allowed(client: Client, tenant: TenantKeys) -> None:
     response = client.get(PAYLOADS, params={"filter[tag.Order]": "1"}, headers=tenant.headers("reader"))
     assert laravel_error(response, 400) == {

@@ -17,7 +17,7 @@ handler's signature:
   A capture does not continue authentication's transaction however small its body: its handler awaits the store
   write, and a transaction left open across that await is one more pooled connection per capture in flight. On
   SQLite each of those connections then finds its page cache stale (another one wrote since it last read) and
-  re-reads the pages it touches (~18 reads per capture at 16 in flight, against one), and the open read snapshots
+  re-reads the pages it touches (~18 reads per capture at 16 in flight, against ~0.5), and the open read snapshots
   hold back the WAL's checkpoints (twice the fsyncs): ~15% of S7's captures/s. On PostgreSQL it saved nothing since
   a read-only transaction sends no ``BEGIN`` (``kit/postgres.py``): the same round trips either way.
 """

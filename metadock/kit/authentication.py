@@ -77,7 +77,7 @@ class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         # cost on every request, and the role is known right now.
         if not principal.role.allows(required_role(handler, method)):
             raise forbidden()
-        if not continues_authentication(handler, method, connection.headers.get("content-length")):
+        if not continues_authentication(handler, method):
             await unit.commit()
         return AuthenticationResult(user=principal, auth=None)
 

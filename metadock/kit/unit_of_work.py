@@ -14,10 +14,12 @@ handler's signature:
   declared body before it resolves dependencies; a streamed one is read by the handler first). No connection is
   held while a body streams in (a capture may take minutes), and a write never starts from a snapshot older than
   its body.
-- ``Begins.WITH_AUTHENTICATION_IF_SMALL`` (a capture): a body whose ``Content-Length`` announces at most
-  :data:`SMALL_BODY_BYTES` continues authentication's transaction, any other (larger or chunked) begins at first
-  use. A small body is in hand within a packet or two, so continuing holds the connection no longer than the
-  handler's own work, and saves a pool checkout (with its liveness check), a BEGIN and a COMMIT per request.
+  A capture does not continue authentication's transaction however small its body: its handler awaits the store
+  write, and a transaction left open across that await is one more pooled connection per capture in flight. On
+  SQLite each of those connections then finds its page cache stale (another one wrote since it last read) and
+  re-reads the pages it touches (~18 reads per capture at 16 in flight, against ~0.5), and the open read snapshots
+  hold back the WAL's checkpoints (twice the fsyncs): ~15% of S7's captures/s. On PostgreSQL it saved nothing since
+  a read-only transaction sends no ``BEGIN`` (``kit/postgres.py``): the same round trips either way.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from metadock.kit.context import runtime_of
 from metadock.kit.db import Connection, Database, OpenTransaction
 
 TRANSACTION: Final = "transaction"  # route opt: a Begins value
-SMALL_BODY_BYTES: Final = 64 * 1024
 _STATE_KEY: Final = "metadock_unit_of_work"
 _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -45,18 +46,14 @@ _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 class Begins(enum.StrEnum):
     WITH_AUTHENTICATION = "with_authentication"
     AT_FIRST_USE = "at_first_use"
-    WITH_AUTHENTICATION_IF_SMALL = "with_authentication_if_small"
 
 
-def continues_authentication(handler: BaseRouteHandler, method: str, content_length: str | None = None) -> bool:
+def continues_authentication(handler: BaseRouteHandler, method: str) -> bool:
     """Whether the handler goes on in the transaction its authentication began (see the module's docstring)."""
     declared = handler.opt.get(TRANSACTION)
-    if declared is None:
-        return method in _READ_METHODS
-    begins = Begins(declared)
-    if begins is Begins.WITH_AUTHENTICATION_IF_SMALL:
-        return content_length is not None and content_length.isdigit() and int(content_length) <= SMALL_BODY_BYTES
-    return begins is Begins.WITH_AUTHENTICATION
+    if declared is not None:
+        return Begins(declared) is Begins.WITH_AUTHENTICATION
+    return method in _READ_METHODS
 
 
 class UnitOfWork:

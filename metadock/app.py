@@ -44,6 +44,8 @@ from metadock.users import login_http
 from metadock.users.http import UserController
 from metadock.users.login_http import login, logout
 from metadock.users.service import JwtResolver
+from metadock.webhooks import http as webhooks_http
+from metadock.webhooks.http import WebhookController
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -99,7 +101,9 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
         path="/", route_handlers=[PayloadController, RunArchiveController], opt=dialect(render_laravel, laravel)
     )
     management_api = Router(
-        path="/", route_handlers=[ApiKeyController, UserController, login, logout], opt=dialect(render_laravel, laravel)
+        path="/",
+        route_handlers=[ApiKeyController, UserController, WebhookController, login, logout],
+        opt=dialect(render_laravel, laravel),
     )
 
     app = Litestar(
@@ -136,7 +140,12 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
     finish_document(
         app,
         components=[problem.components, laravel.components],
-        body_rules=[metadatas_openapi.BODY_RULES, users_http.BODY_RULES, login_http.BODY_RULES],
+        body_rules=[
+            metadatas_openapi.BODY_RULES,
+            users_http.BODY_RULES,
+            login_http.BODY_RULES,
+            webhooks_http.BODY_RULES,
+        ],
     )
     complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))

@@ -6,6 +6,7 @@ from metadock.metadatas.table import metadatas
 from metadock.payloads.table import payload_counts, payload_metadata
 from metadock.tenants.table import tenants
 from metadock.users.tables import login_failures, revoked_tokens, users
+from metadock.webhooks.table import webhook_deliveries, webhook_subscription_events, webhook_subscriptions
 
 __all__ = [
     "api_keys",
@@ -17,4 +18,7 @@ __all__ = [
     "revoked_tokens",
     "tenants",
     "users",
+    "webhook_deliveries",
+    "webhook_subscription_events",
+    "webhook_subscriptions",
 ]

@@ -56,7 +56,7 @@ def running_receiver(port: int = 0) -> Iterator[Receiver]:
     receiver = Receiver(port)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with receiver.lock:
                 receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))

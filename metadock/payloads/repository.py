@@ -93,7 +93,7 @@ def _insert_counted_statement() -> Any:
     inserted = insert(payload_metadata).from_select(names, row).returning(*_SHOWN).cte("inserted")
     # The record's event, queued from the inserted row in the same statement (webhooks/outbox.py): no extra round
     # trip, and no row at all for a tenant without a subscription to it.
-    queued = outbox.queue_statement(bindparam("tenant_id"), inserted.c.id).cte("queued")
+    queued = outbox.queue_statement(bindparam("tenant_id"), inserted.c.id, inserted).cte("queued")
     return select(*inserted.c).add_cte(queued)
 
 

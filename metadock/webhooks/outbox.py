@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import BigInteger, Integer, String, Text, bindparam, insert, literal, null, select
+from sqlalchemy import BigInteger, FromClause, Integer, String, Text, bindparam, insert, literal, null, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.db import Connection, UTCDateTime
@@ -61,8 +61,15 @@ def queue_select(tenant: ColumnElement[Any], subject: ColumnElement[Any] | None 
     ).where(_e.tenant_id == tenant, _e.event == _EVENT_TYPE)
 
 
-def queue_statement(tenant: ColumnElement[Any], subject: ColumnElement[Any] | None = None) -> Any:
-    return insert(webhook_deliveries).from_select(_QUEUED, queue_select(tenant, subject))
+def queue_statement(
+    tenant: ColumnElement[Any], subject: ColumnElement[Any] | None = None, source: FromClause | None = None
+) -> Any:
+    """The ``INSERT … SELECT`` queueing one event; ``source`` is the row the ``subject`` id comes from (a CTE of
+    the inserted record), joined to the subscriptions on nothing: one row of it, times its subscriptions."""
+    rows = queue_select(tenant, subject)
+    if source is not None:
+        rows = rows.select_from(webhook_subscription_events.join(source, true()))
+    return insert(webhook_deliveries).from_select(_QUEUED, rows)
 
 
 _QUEUE = queue_statement(bindparam("event_tenant_id", type_=Integer()))

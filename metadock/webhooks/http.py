@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -17,17 +17,12 @@ from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.webhooks.outbox import EVENTS
 from metadock.webhooks.schemas import DeliveryList, WebhookCreate, WebhookEnvelope, WebhookList
 from metadock.webhooks.service import WebhookService
-from metadock.webhooks.targets import MAX_URL_LENGTH
+from metadock.webhooks.targets import MAX_URL_LENGTH, URL_PATTERN
 
 BODY_RULES = {
     "WebhookCreate": BodyRules(
         {
-            "url": Schema(
-                type=OpenAPIType.STRING,
-                format=OpenAPIFormat.URI,
-                pattern="^https?://[^\\s]+$",
-                max_length=MAX_URL_LENGTH,
-            ),
+            "url": Schema(type=OpenAPIType.STRING, pattern=URL_PATTERN, max_length=MAX_URL_LENGTH),
             "events": Schema(
                 type=OpenAPIType.ARRAY, min_items=1, items=Schema(type=OpenAPIType.STRING, enum=list(EVENTS))
             ),

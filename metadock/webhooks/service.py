@@ -3,6 +3,7 @@ delivery history."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from metadock.webhooks.outbox import EVENTS
 from metadock.webhooks.repository import SubscriptionRepository
 from metadock.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookOut
 
+RESOLVE_SECONDS = 5  # a name server that does not answer is a 422, not a hung request
 MAX_SUBSCRIPTIONS = 20  # per tenant: each event is queued once per subscription, in the change's transaction
 
 
@@ -70,9 +72,12 @@ class WebhookService:
             if self.allow_private:
                 targets.parse_target(body.url)  # any host, resolvable now or not
             else:
-                await targets.resolve(body.url, allow_private=False)
+                async with asyncio.timeout(RESOLVE_SECONDS):
+                    await targets.resolve(body.url, allow_private=False)
         except targets.TargetRefused as refused:
             violations.append(Violation("url", str(refused)))
+        except TimeoutError:
+            violations.append(Violation("url", "The url's host could not be resolved."))
         if not violations and await self.repository.count() >= MAX_SUBSCRIPTIONS:
             violations.append(Violation("url", f"A tenant may have at most {MAX_SUBSCRIPTIONS} webhooks."))
         if violations:

@@ -92,7 +92,14 @@ class Dispatcher:
         self.database = database
         self.policy = policy
         # No proxies or .netrc from the environment, no redirects followed: the request goes to the address checked.
-        self.client = client or httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=True)
+        # No connection kept alive: connections are pooled by address, and one opened (and its certificate checked)
+        # for one host name must not carry a request for another host name on the same address.
+        self.client = client or httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            verify=True,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -46,6 +46,8 @@ from metadock.users import login_http
 from metadock.users.http import UserController
 from metadock.users.login_http import login, logout
 from metadock.users.service import JwtResolver
+from metadock.webhooks import http as webhooks_http
+from metadock.webhooks.http import WebhookController
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
     )
     management_api = Router(
         path="/",
-        route_handlers=[ApiKeyController, UserController, TagRuleController, login, logout],
+        route_handlers=[ApiKeyController, UserController, TagRuleController, WebhookController, login, logout],
         opt=dialect(render_laravel, laravel),
     )
 
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
             users_http.BODY_RULES,
             login_http.BODY_RULES,
             tag_rules_http.BODY_RULES,
+            webhooks_http.BODY_RULES,
         ],
     )
     complete_allow_headers(app)

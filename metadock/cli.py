@@ -209,6 +209,10 @@ def serve(
         )
     if prune_every:
         _prune_periodically(prune_every)
+    if get_settings().webhooks_dispatch:
+        from metadock.webhooks.dispatch import run_in_thread
+
+        run_in_thread(get_settings())
     # The operator's next step is the console: print where it is, for the address they can open in a browser.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, not a bind
     click.echo(f"Console: http://{_url_host(shown_host)}:{port}/console")
@@ -451,3 +455,18 @@ def store_lifecycle(apply_: bool) -> None:
         f"Set lifecycle rule {applied.rule['ID']} on bucket {bucket.name}: it {expiry[0].lower()}{expiry[1:]} "
         f"({applied.others_kept} other rules kept)."
     )
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhook deliveries."""
+
+
+@webhooks.command("deliver")
+@click.option("--once", is_flag=True, required=True, help="Attempt every delivery due now once, then exit.")
+def webhooks_deliver(once: bool) -> None:  # noqa: ARG001 - the flag is required: this command never loops
+    """Send the deliveries that are due (``metadock serve`` does this continuously)."""
+    from metadock.webhooks.dispatch import deliver_once
+
+    _check_settings()
+    click.echo(f"attempted {asyncio.run(deliver_once(get_settings()))} deliveries")

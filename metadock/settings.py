@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     # variables turn it on as well (kit/tracing.py); with none of them, tracing is off and costs nothing.
     otel_exporter_otlp_endpoint: str | None = None
 
+    # Webhooks (webhooks/): private, loopback and link-local targets are refused unless this is set (a test's
+    # receiver, an internal network that is trusted); the delivery timeout bounds one attempt end to end; retries
+    # back off exponentially (with jitter) from the first delay, capped, until the event is this old, then fail.
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhooks_retry_first_seconds: float = Field(default=5.0, gt=0)
+    webhooks_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhooks_retry_for_seconds: float = Field(default=86400.0, gt=0)
+    webhooks_poll_seconds: float = Field(default=1.0, gt=0)
+    webhooks_dispatch: bool = True  # whether `metadock serve` runs a dispatcher (one per node)
+
     def signing_key(self) -> str:
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()

@@ -7,6 +7,7 @@ from metadock.payloads.table import payload_counts, payload_metadata
 from metadock.payloads.tag_tables import payload_tags, tag_rules
 from metadock.tenants.table import tenants
 from metadock.users.tables import login_failures, revoked_tokens, users
+from metadock.webhooks.table import webhook_deliveries, webhook_subscription_events, webhook_subscriptions
 
 __all__ = [
     "api_keys",
@@ -20,4 +21,7 @@ __all__ = [
     "tag_rules",
     "tenants",
     "users",
+    "webhook_deliveries",
+    "webhook_subscription_events",
+    "webhook_subscriptions",
 ]

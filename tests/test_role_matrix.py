@@ -54,6 +54,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users"): Role.ADMIN,
     ("POST", "/api/v1/users"): Role.ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): Role.ADMIN,
+    ("GET", "/api/v1/webhooks"): Role.ADMIN,
+    ("POST", "/api/v1/webhooks"): Role.ADMIN,
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Role.ADMIN,
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Role.ADMIN,
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Role.ADMIN,
 }
 
 # Path parameters that name nothing, so an allowed call answers 404 and changes nothing.
@@ -64,6 +69,7 @@ PLACEHOLDERS = {
     "key_id": "00000000-0000-4000-8000-000000000000",
     "user_id": "00000000-0000-4000-8000-000000000000",
     "rule_id": "999999999",
+    "webhook_id": "00000000-0000-4000-8000-000000000000",
 }
 _PARAMETER = re.compile(r"\{([^}]+)\}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}

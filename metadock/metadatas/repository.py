@@ -200,5 +200,6 @@ class MetadataRepository(ScannedRepository):
         version = await self.connection.scalar(self._select(_c.version).where(_c.uuid == uuid))
         return None if version is None else int(version)
 
-    async def delete(self, uuid: str) -> bool:
-        return await self.connection.fetch_one(self._delete().where(_c.uuid == uuid).returning(_c.id)) is not None
+    async def delete(self, uuid: str) -> Any | None:
+        """The deleted row (its event shows it), or None when there was none."""
+        return await self.connection.fetch_one(self._delete().where(_c.uuid == uuid).returning(*_SHOWN))

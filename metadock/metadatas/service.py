@@ -7,6 +7,7 @@ import uuid as uuidlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from metadock.kit.db import Connection, Database
@@ -16,6 +17,7 @@ from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.metadatas.repository import Duplicate, DuplicateValue, MetadataRepository
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
+from metadock.webhooks import outbox
 
 MAX_TEXT = 255
 MAX_LOCALE = 35  # BCP 47 tags fit comfortably
@@ -175,9 +177,11 @@ class MetadataService:
             "updated_at": now,
         }
         try:
-            return self._out(await self.repository.insert(values))
+            created = self._out(await self.repository.insert(values))
         except DuplicateValue as error:
             raise _duplicate_error(error) from None
+        await self._event(outbox.METADATA_CREATED, created)
+        return created
 
     async def update(self, uuid: str, body: MetadataUpdate) -> MetadataOut:
         key = canonical_uuid(uuid)
@@ -217,7 +221,9 @@ class MetadataService:
         except DuplicateValue as error:
             raise _duplicate_error(error) from None
         if row is not None:
-            return self._out(row)
+            updated = self._out(row)
+            await self._event(outbox.METADATA_UPDATED, updated)
+            return updated
         current = await self.repository.current_version(key)
         if current is None:
             raise not_found()
@@ -225,5 +231,13 @@ class MetadataService:
 
     async def delete(self, uuid: str) -> None:
         key = canonical_uuid(uuid)
-        if key is None or not await self.repository.delete(key):
+        row = await self.repository.delete(key) if key is not None else None
+        if row is None:
             raise not_found()
+        await self._event(outbox.METADATA_DELETED, self._out(row))
+
+    async def _event(self, event_type: str, resource: MetadataOut) -> None:
+        """Queued in the change's transaction (webhooks/outbox.py); ``data`` is the resource as the API shows it."""
+        data = msgspec.to_builtins(resource)
+        now = dt.datetime.now(dt.UTC)  # the event's own time, to the microsecond
+        await outbox.emit(self.repository.connection, self.principal.tenant_id, event_type, data, now)

@@ -33,6 +33,7 @@ from metadock.kit.timestamps import UTCDateTime, UTCIsoText
 from metadock.payloads.table import payload_counts, payload_metadata
 from metadock.payloads.tag_repository import TagRepository, remove_tags_of, tag_clause
 from metadock.payloads.tags import TAG_FILTER_PREFIX
+from metadock.webhooks import outbox
 
 _c = payload_metadata.c
 
@@ -106,7 +107,11 @@ def _insert_counted_statement() -> Any:
     names = [column.key for column in _c if column.key != "id"]
     # A column left out of the parameters is NULL, as in ``_INSERT`` (every NOT NULL column is always given).
     row = select(*(bindparam(name, None, type_=_c[name].type, required=False) for name in names)).select_from(counted)
-    return insert(payload_metadata).from_select(names, row).returning(*_SHOWN)
+    inserted = insert(payload_metadata).from_select(names, row).returning(*_SHOWN).cte("inserted")
+    # The record's event, queued from the inserted row in the same statement (webhooks/outbox.py): no extra round
+    # trip, and no row at all for a tenant without a subscription to it.
+    queued = outbox.queue_statement(bindparam("tenant_id"), inserted.c.id, inserted).cte("queued")
+    return select(*inserted.c).add_cte(queued)
 
 
 # SQLite has no data-modifying WITH: there the insert and the upsert stay two statements (in-process, no round trip).
@@ -186,14 +191,19 @@ class PayloadRepository(ScannedRepository):
         # The total first: its row lock (held to the commit) is taken before the id is drawn, so a tenant's records
         # commit in id order, and a row can never appear below an offset anchor (on PostgreSQL the sequence hands out
         # ids outside transactions, and two captures drawing ids 10 then 11 could otherwise commit 11 first).
+        event_type, data = outbox.payload_event(values)
+        event = outbox.parameters(event_type, data, values["created_at"])
         if self.connection.dialect_name == "postgresql":
-            counted = {**parameters, "delta": 1, "first_generation": first_generation()}
+            counted = {**parameters, **event, "delta": 1, "first_generation": first_generation()}
             return await self.connection.fetch_one(_INSERT_COUNTED, counted)
         await self._add_to_total(1)
-        return await self.connection.fetch_one(_INSERT, parameters)
+        row = await self.connection.fetch_one(_INSERT, parameters)
+        assert row is not None
+        await outbox.queue(self.connection, self.tenant_id, row["id"], event)
+        return row
 
     async def delete(self, record_id: int) -> Any | None:
-        statement = self._delete().where(_c.id == record_id).returning(_c.store_key, _c.dropped)
+        statement = self._delete().where(_c.id == record_id).returning(*_c)  # the whole record: its event shows it
         row = await self.connection.fetch_one(statement)
         if row is not None:
             await self._add_to_total(-1)
@@ -222,6 +232,20 @@ class PayloadRepository(ScannedRepository):
         return (int(row["total"]), int(row["generation"])) if row is not None else (0, None)
 
 
+async def _dropped_events(
+    connection: Connection, rows: Iterable[Any], now: dt.datetime, *, reason: str | None = None
+) -> None:
+    """``payload.dropped`` for each record a maintenance statement changed, in its transaction (webhooks/outbox.py);
+    ``reason`` overrides the row's (a record deleted by retention: ``pruned``)."""
+    events = []
+    for row in rows:
+        values = {**row, "updated_at": now, "dropped_reason": reason or row["dropped_reason"]}
+        events.append(
+            outbox.Event(row["tenant_id"], outbox.PAYLOAD_DROPPED, outbox.payload_event(values, row["id"])[1], now)
+        )
+    await outbox.emit_many(connection, events)
+
+
 class PayloadMaintenanceRepository:
     """Across tenants, for the operator's ``payloads prune`` and ``payloads fsck``; never reachable over HTTP."""
 
@@ -246,9 +270,11 @@ class PayloadMaintenanceRepository:
             update(payload_metadata)
             .where(_c.id.in_(batch), _c.dropped.is_(False))
             .values(dropped=True, dropped_reason="expired", updated_at=now)
-            .returning(_c.id, _c.store_key)
+            .returning(*_c)
         )
-        return await self.connection.fetch_all(statement)
+        rows = await self.connection.fetch_all(statement)
+        await _dropped_events(self.connection, rows, now)
+        return rows
 
     async def any_live_before(self, cutoff: dt.datetime) -> bool:
         statement = select(_c.id).where(_c.dropped.is_(False), _c.created_at < cutoff).limit(1)
@@ -269,15 +295,12 @@ class PayloadMaintenanceRepository:
         """Delete those of ``record_ids`` that are dropped (a live record keeps its row whatever happened meanwhile)
         and take them off their tenants' totals in this same transaction, raising each tenant's generation (which
         retires its offset anchors). Returns how many rows went."""
-        statement = (
-            delete(payload_metadata)
-            .where(_c.id.in_(list(record_ids)), _c.dropped.is_(True))
-            .returning(_c.tenant_id, _c.id)
-        )
+        statement = delete(payload_metadata).where(_c.id.in_(list(record_ids)), _c.dropped.is_(True)).returning(*_c)
         rows = await self.connection.fetch_all(statement)
         if rows:
             await remove_tags_of(self.connection, (row["id"] for row in rows))
         removed = Counter(row["tenant_id"] for row in rows)
+        await _dropped_events(self.connection, rows, dt.datetime.now(dt.UTC), reason="pruned")
         await self.take_off_totals(removed)
         return sum(removed.values())
 
@@ -294,8 +317,11 @@ class PayloadMaintenanceRepository:
             update(payload_metadata)
             .where(_c.id.in_(list(record_ids)), _c.dropped.is_(False))
             .values(dropped=True, dropped_reason=reason, updated_at=now)
+            .returning(*_c)
         )
-        return await self.connection.write(statement)
+        rows = await self.connection.fetch_all(statement)
+        await _dropped_events(self.connection, rows, now)
+        return len(rows)
 
     async def live_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` belong to a record whose bytes should exist."""

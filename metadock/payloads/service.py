@@ -14,6 +14,7 @@ from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.payloads.repository import PayloadRepository
 from metadock.payloads.schemas import PayloadMeta, PayloadRecord
+from metadock.webhooks import outbox
 
 DROPPED_MESSAGES = {
     "too_large": "The payload was dropped: it exceeded the maximum payload size.",
@@ -145,4 +146,12 @@ class PayloadService:
         deleted = await self.repository.delete(record_id) if record_id is not None else None
         if deleted is None:
             raise not_found(f"No query results for payload metadata {raw_id[:40]!r}.")
+        await self._deleted_event(deleted)
         return None if deleted["dropped"] else str(deleted["store_key"])
+
+    async def _deleted_event(self, row: Any) -> None:
+        """``payload.dropped`` with the reason ``deleted``, queued in the deletion's transaction."""
+        now = dt.datetime.now(dt.UTC)
+        values = {**row, "dropped": True, "dropped_reason": "deleted", "updated_at": now}
+        _, data = outbox.payload_event(values, row["id"])
+        await outbox.emit(self.repository.connection, self.repository.tenant_id, outbox.PAYLOAD_DROPPED, data, now)

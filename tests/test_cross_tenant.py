@@ -15,10 +15,15 @@ from typing import Any
 
 import httpx
 from litestar.testing import TestClient
+from sqlalchemy import select
 
+from metadock.kit.db import Connection
 from metadock.kit.principal import Role
 from metadock.settings import Settings
+from metadock.tenants.table import tenants
 from metadock.users import tokens
+from metadock.webhooks.schemas import WebhookCreate
+from metadock.webhooks.service import WebhookService
 from tests.factories import (
     PAYLOADS,
     TenantKeys,
@@ -26,6 +31,7 @@ from tests.factories import (
     create_user,
     issue_key,
     metadata_body,
+    run_in_transaction,
 )
 from tests.hostile.snapshot import dialect_error, everything
 from tests.test_role_matrix import MATRIX, PUBLIC, documented_routes, expected
@@ -62,6 +68,8 @@ LIST_IDS: dict[str, Callable[[httpx.Response], set[str]]] = {
     f"{PAYLOADS}/export": _exported_ids("id"),
     "/api/v1/api-keys": _ids("id"),
     "/api/v1/users": _ids("id"),
+    "/api/v1/tag-rules": _ids("id"),
+    "/api/v1/webhooks": _ids("id"),
 }
 
 # Bodies that would succeed on the owner's own row, so that a refusal can only come from the tenant boundary.
@@ -70,6 +78,7 @@ WRITE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PATCH", "/api/v1/users/{user_id}"): {"role": "admin", "disabled": True},
     ("POST", "/metadatas"): metadata_body(slug="reader-attempt"),
     ("POST", "/api/v1/api-keys"): {"role": "admin", "name": "reader-attempt"},
+    ("POST", "/api/v1/tag-rules"): {"name": "reader_attempt", "content_type": "application/json", "pointer": "/a"},
     ("POST", "/api/v1/users"): {"email": "intruder@example.com", "password": "a long enough password", "role": "admin"},
 }
 
@@ -79,6 +88,19 @@ def _bearer(settings: Settings, user_id: str, tenant_uuid: str, role: Role) -> d
         settings.signing_key(), user_id=user_id, tenant_uuid=tenant_uuid, role=role.value, ttl_seconds=600
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+def _subscribe(database_url: str, tenant_uuid: str) -> str:
+    """A webhook of this tenant, made through the service: the API refuses a target that does not resolve to a public
+    address, and this machine resolves none."""
+
+    async def work(connection: Connection) -> str:
+        tenant_id = int(next(iter(await connection.scalars(select(tenants.c.id).where(tenants.c.uuid == tenant_uuid)))))
+        service = WebhookService(connection, tenant_id, allow_private=True)
+        made = await service.create(WebhookCreate(url="http://hooks.example/in", events=["payload.captured"]))
+        return str(made.id)
+
+    return run_in_transaction(database_url, work)
 
 
 def test_no_route_lets_an_anonymous_caller_another_tenant_or_a_reader_past(
@@ -94,7 +116,15 @@ def test_no_route_lets_an_anonymous_caller_another_tenant_or_a_reader_past(
     assert created.status_code == 201, created.text
     key = issue_key(database_url, tenant.uuid, Role.WRITER, "ours")
     user = create_user(database_url, tenant.uuid, "ours@example.com", role=Role.WRITER)
+    rule = client.post(
+        "/api/v1/tag-rules",
+        json={"name": "order_id", "content_type": "application/json", "pointer": "/order/id"},
+        headers=tenant.headers("admin"),
+    )
+    assert rule.status_code == 201, rule.text
     ids = {
+        "rule_id": str(rule.json()["data"]["id"]),
+        "webhook_id": _subscribe(database_url, tenant.uuid),
         "uuid": created.json()["uuid"],
         "payload_metadatum": str(record["id"]),
         "flow_run_id": str(record["flow_run_id"]),

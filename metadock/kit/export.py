@@ -24,7 +24,7 @@ import enum
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 from litestar.response import Stream
@@ -156,3 +156,32 @@ async def keyset_batches(
         await asyncio.sleep(0)
         async with database.transaction() as connection:
             batch = await read_next(connection, batch.after)
+
+
+class ExportedRepository(Protocol):
+    async def scan_bound(self) -> int | None: ...
+
+    async def export_batch(
+        self, query: Any, *, after: tuple[Any, ...] | None, through: int, limit: int
+    ) -> ScanBatch: ...
+
+
+R = TypeVar("R", bound=ExportedRepository)
+
+
+async def export_rows(
+    repository: R, reopen: Callable[[Connection], R], query: Any, database: Database, batch_size: int
+) -> AsyncIterator[list[Any]]:
+    """Every row ``query`` selects, in its order, a batch at a time, up to the tenant's newest row when the export
+    begins: the first batch now, through ``repository`` (the request's transaction), each next one through
+    ``reopen(connection)`` in a short transaction of its own as the client reads (``keyset_batches``)."""
+    through = await repository.scan_bound()
+    if through is None:
+        first = ScanBatch([], None)
+    else:
+        first = await repository.export_batch(query, after=None, through=through, limit=batch_size)
+
+    async def read_next(connection: Connection, after: tuple[Any, ...]) -> ScanBatch:
+        return await reopen(connection).export_batch(query, after=after, through=through or 0, limit=batch_size)
+
+    return keyset_batches(database, first, read_next)

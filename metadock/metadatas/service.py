@@ -12,7 +12,7 @@ from msgspec import UNSET
 
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError, Violation, conflict, not_found, validation_failed
-from metadock.kit.export import ScanBatch, keyset_batches
+from metadock.kit.export import export_rows
 from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.metadatas.repository import Duplicate, DuplicateValue, MetadataRepository
@@ -124,19 +124,13 @@ class MetadataService:
     ) -> AsyncIterator[Sequence[MetadataOut]]:
         """Every resource the query selects, in its order, a batch at a time: the first batch now (in the request's
         transaction), each next one in a short transaction of its own as the client reads (kit/export.py)."""
-        through = await self.repository.scan_bound()
-        if through is None:
-            first = ScanBatch([], None)
-        else:
-            first = await self.repository.export_batch(query, after=None, through=through, limit=batch_size)
         tenant_id = self.repository.tenant_id
-
-        async def read_next(connection: Connection, after: tuple[Any, ...]) -> ScanBatch:
-            repository = MetadataRepository(connection, tenant_id)
-            return await repository.export_batch(query, after=after, through=through or 0, limit=batch_size)
+        batches = await export_rows(
+            self.repository, lambda connection: MetadataRepository(connection, tenant_id), query, database, batch_size
+        )
 
         async def resources() -> AsyncIterator[Sequence[MetadataOut]]:
-            async for rows in keyset_batches(database, first, read_next):
+            async for rows in batches:
                 yield [self._out(row) for row in rows]
 
         return resources()

@@ -9,7 +9,7 @@ from typing import Any
 
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError, not_found
-from metadock.kit.export import ScanBatch, keyset_batches
+from metadock.kit.export import export_rows
 from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
 from metadock.payloads.repository import PayloadRepository
@@ -103,18 +103,11 @@ class PayloadService:
         """Every record the query selects, in its order, a batch at a time: the first batch now (in the request's
         transaction), each next one in a short transaction of its own as the client reads (kit/export.py). Covers
         the records up to the tenant's newest when the export begins (README: export consistency)."""
-        through = await self.repository.scan_bound()
-        if through is None:
-            first = ScanBatch([], None)
-        else:
-            first = await self.repository.export_batch(query, after=None, through=through, limit=batch_size)
         tenant_id = self.repository.tenant_id
-
-        async def read_next(connection: Connection, after: tuple[Any, ...]) -> ScanBatch:
-            repository = PayloadRepository(connection, tenant_id)
-            return await repository.export_batch(query, after=after, through=through or 0, limit=batch_size)
-
-        return _records(keyset_batches(database, first, read_next))
+        rows = await export_rows(
+            self.repository, lambda connection: PayloadRepository(connection, tenant_id), query, database, batch_size
+        )
+        return _records(rows)
 
     async def _row(self, raw_id: str) -> Any:
         record_id = parse_record_id(raw_id)

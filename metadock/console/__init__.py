@@ -44,6 +44,7 @@ _HANDLERS = [
     views_payloads.payload_download,
     views_compare.compare_page,
     views_metadatas.metadata_list,
+    views_metadatas.metadata_export,
     views_metadatas.metadata_new,
     views_metadatas.metadata_create,
     views_metadatas.metadata_view,

@@ -9,13 +9,13 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.response import Stream
 
-from metadock.console.params import OptionalText, page_number, pages
+from metadock.console.params import OptionalText, export_format, page_number, pages
 from metadock.console.rendering import render
 from metadock.console.tag_search import TagSearch, parse_tag_search
 from metadock.console.views_payloads import payloads_of
 from metadock.context import context_of
 from metadock.kit.errors import AppError, bad_request
-from metadock.kit.export import ExportFormat, export_response
+from metadock.kit.export import export_response
 from metadock.kit.unit_of_work import RequestUnitOfWork
 from metadock.payloads.schemas import PayloadRecord
 
@@ -64,14 +64,11 @@ async def tag_search_export(
     search: TagSearch | None = parse_tag_search(q)
     if search is None:
         raise bad_request("Type a search (name=value) before exporting its results.")
-    try:
-        export_format = ExportFormat((format or "ndjson").strip().lower())
-    except ValueError:
-        raise bad_request("Choose an export format: ndjson or csv.") from None
+    chosen = export_format(format)
     context = context_of(request)
     async with unit.transaction() as connection:
         # The first batch is read here; the rest in short transactions of their own as the browser reads.
         batches = await payloads_of(request, connection).export(
             search.query(page=1, per_page=1), context.database, context.settings.export_batch_size
         )
-    return export_response(export_format, batches, PayloadRecord, "payload-metadata")
+    return export_response(chosen, batches, PayloadRecord, "payload-metadata")

@@ -18,7 +18,7 @@ from metadock.console.once import new_token
 from metadock.payloads.tags import RULES
 from tests.console.conftest import login
 from tests.console.helpers import People, create_people
-from tests.factories import PAYLOADS, TenantKeys
+from tests.factories import PAYLOADS, TenantKeys, metadata_body
 
 Client = TestClient[object]
 _PAYLOAD_LINK = re.compile(r'href="/console/payloads/(\d+)"')
@@ -120,6 +120,27 @@ def test_the_search_exports_its_records_as_csv_and_ndjson(client: Client, tenant
     assert sorted(json.loads(line)["id"] for line in ndjson.text.splitlines()) == ids
     assert client.get("/console/search/export", params={"q": "order_id=77", "format": "xls"}).status_code == 400
     assert client.get("/console/search/export", params={"q": "order_id"}).status_code == 400
+
+
+def test_the_metadata_list_exports_every_record_its_filters_select(
+    client: Client, tenant: TenantKeys, people: People
+) -> None:
+    for number in range(25):  # more than a page of the list (20)
+        body = metadata_body(slug=f"s-{number}", type="wanted" if number % 5 else "other")
+        assert client.post("/metadatas", json=body, headers=tenant.headers("writer")).status_code == 201
+    login(client, people.reader)
+    page = client.get("/console/metadatas", params={"type": "wanted"}).text
+    assert 'href="/console/metadatas/export?type=wanted&amp;owner=&amp;slug=&amp;title=&amp;format=csv"' in page
+
+    exported = client.get("/console/metadatas/export", params={"type": "wanted", "format": "csv"})
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert sorted(row["slug"] for row in rows) == sorted(f"s-{n}" for n in range(25) if n % 5)
+    ndjson = client.get("/console/metadatas/export", params={"title": "OAuth"}).text.splitlines()
+    assert len(ndjson) == 25
+    assert json.loads(ndjson[0])["title"] == {"en": "OAuth Providers"}
+    assert client.get("/console/metadatas/export", params={"format": "pdf"}).status_code == 400
 
 
 def test_the_payload_page_shows_its_tags_linking_to_the_search(

@@ -6,7 +6,16 @@ from litestar import Router, get
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from metadock.console import views_admin, views_auth, views_compare, views_metadatas, views_payloads, views_runs
+from metadock.console import (
+    views_admin,
+    views_auth,
+    views_compare,
+    views_metadatas,
+    views_payloads,
+    views_runs,
+    views_search,
+    views_tag_rules,
+)
 from metadock.console.rendering import STATIC_DIR, handle_console_error
 from metadock.console.session import console_guard
 from metadock.kit.authentication import PUBLIC
@@ -26,12 +35,16 @@ _HANDLERS = [
     views_runs.runs_list,
     views_runs.runs_newest,
     views_runs.run_detail,
+    views_runs.run_archive,
+    views_search.tag_search,
+    views_search.tag_search_export,
     views_payloads.find_payload,
     views_payloads.payload_page,
     views_payloads.payload_slice,
     views_payloads.payload_download,
     views_compare.compare_page,
     views_metadatas.metadata_list,
+    views_metadatas.metadata_export,
     views_metadatas.metadata_new,
     views_metadatas.metadata_create,
     views_metadatas.metadata_view,
@@ -46,6 +59,9 @@ _HANDLERS = [
     views_admin.users_page,
     views_admin.user_create,
     views_admin.user_update,
+    views_tag_rules.tag_rules_page,
+    views_tag_rules.tag_rule_create,
+    views_tag_rules.tag_rule_delete,
 ]
 
 

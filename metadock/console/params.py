@@ -10,6 +10,7 @@ from typing import Annotated
 from litestar.params import QueryParameter
 
 from metadock.kit.errors import bad_request
+from metadock.kit.export import ExportFormat
 from metadock.payloads.service import parse_record_id
 
 OptionalText = Annotated[str | None, QueryParameter(required=False)]
@@ -68,3 +69,11 @@ def wall_clock(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
 def utc_iso(moment: dt.datetime | None) -> str:
     """A filter's time for links and for console.js: unambiguous whatever zone reads it."""
     return "" if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def export_format(raw: str | None) -> ExportFormat:
+    """An export link's ``format``: NDJSON when absent, as the APIs' exports."""
+    try:
+        return ExportFormat((raw or "ndjson").strip().lower())
+    except ValueError:
+        raise bad_request("Choose an export format: ndjson or csv.") from None

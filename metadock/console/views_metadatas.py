@@ -10,13 +10,16 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 from msgspec import UNSET
 
 from metadock.console.once import AlreadySent, create_once, form_once
+from metadock.console.params import export_format
 from metadock.console.rendering import render, see_other
 from metadock.console.session import current_principal
 from metadock.context import context_of
 from metadock.kit.errors import AppError, Violation
+from metadock.kit.export import export_response
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.metadatas.query import parse_list_query
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
@@ -102,6 +105,26 @@ async def metadata_list(
     return render(
         request, "metadatas.html", items=items, filters=values, pages=pages, deleted=bool(deleted), resent=bool(resent)
     )
+
+
+@get("/metadatas/export")
+async def metadata_export(
+    request: Request[Any, Any, Any],
+    unit: RequestUnitOfWork,
+    format: OptionalText = None,  # noqa: A002 - the link's field name
+) -> Stream:
+    """The list's records under its current filters, all of them (no pages): the service's streaming export, as
+    ``GET /metadatas/export`` gives it (the same rows and columns), in the list's order."""
+    chosen = export_format(format)
+    pairs = [(name, value) for name in FILTERS if (value := (request.query_params.get(name) or "").strip())]
+    pairs.append(("order[updatedAt]", "desc"))
+    context = context_of(request)
+    settings = context.settings
+    query = parse_list_query(pairs, default_limit=PER_PAGE, max_limit=max(settings.metadatas_max_limit, PER_PAGE))
+    async with unit.transaction() as connection:  # the first batch here; the rest in short transactions of their own
+        service = MetadataService(connection, current_principal(request))
+        batches = await service.export(query, context.database, settings.export_batch_size)
+    return export_response(chosen, batches, MetadataOut, "metadatas")
 
 
 @get("/metadatas/new")

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
+from litestar.response import Stream
 
 from metadock.console.chart import activity_chart
 from metadock.console.params import (
@@ -23,8 +24,10 @@ from metadock.console.params import (
 from metadock.console.rendering import render
 from metadock.console.session import current_principal
 from metadock.console.timeline import run_timeline
+from metadock.context import context_of
 from metadock.kit.errors import bad_request, not_found
 from metadock.kit.unit_of_work import RequestUnitOfWork
+from metadock.payloads.archive import RunArchive
 from metadock.payloads.runs import RunService
 from metadock.payloads.service import parse_record_id
 
@@ -135,3 +138,20 @@ async def run_detail(
         pages=pages(page_no, detail.summary.payloads, detail.per_page),
         default_pair=[record.id for record in stored[:2]],  # never a dropped payload: it has nothing to compare
     )
+
+
+@get("/runs/{run_id:str}/payloads.zip")
+async def run_archive(request: Request[Any, Any, Any], unit: RequestUnitOfWork, run_id: FromPath[str]) -> Stream:
+    """The API's run archive (``/api/v1/flow-runs/{id}/payloads.zip``: the same members and manifest, streamed by the
+    same :class:`RunArchive`), authenticated by the console session, as a payload's download is."""
+    context = context_of(request)
+    async with unit.transaction() as connection:  # ends before the archive streams; it reads pages on its own
+        archive = await RunArchive.open(
+            connection, context.database, context.store, current_principal(request).tenant_id, run_id
+        )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{archive.file_name()}"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+    return Stream(archive.chunks(), media_type="application/zip", headers=headers)

@@ -212,3 +212,14 @@ def test_a_failure_to_index_never_fails_the_capture(
     assert meta.status_code == 200
     assert _found(search_client, tenant, "two") == ([], 0)  # not indexed, but captured and committed
     assert _found(search_client, tenant, "one") == ([first], 1)
+
+
+def test_the_openapi_document_lists_filter_search_only_when_search_is_on(client: Client, search_client: Client) -> None:
+    def names(test_client: Client, path: str) -> set[str]:
+        document = test_client.get("/openapi.json").json()
+        return {parameter["name"] for parameter in document["paths"][path]["get"].get("parameters", [])}
+
+    for path in (PAYLOADS, f"{PAYLOADS}/export"):
+        assert "filter[search]" in names(search_client, path)
+        assert "filter[search]" not in names(client, path)
+        assert "filter[flow_run_id]" in names(client, path)

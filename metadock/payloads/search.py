@@ -14,8 +14,10 @@ only words (SQLite: each word is quoted for FTS5, so FTS5 syntax is never interp
 
 Where the index lives (``payloads/search_repository.py``): SQLite, an FTS5 table keyed by payload id (its rowid)
 with the tenant id; PostgreSQL, a table of ``(payload_id, tenant_id, tsvector)`` with a GIN index. Entries are
-written in the capture's transaction, inside a savepoint (atomic with the record; an indexing error rolls back the
-savepoint only and never fails the capture), and removed with the record's bytes or the record itself.
+written in the capture's transaction, after the record's insert (atomic with the record: no entry without its record,
+and a record whose transaction commits has its entry), and an indexing error undoes only the entry (a savepoint on
+PostgreSQL; SQLite's statement atomicity) and is logged, never failing the capture. They are removed with the
+record's bytes (expiry, fsck) or the record itself (delete, record retention, a dropped partition).
 """
 
 from __future__ import annotations
@@ -73,5 +75,5 @@ class CaptureSearch:
         try:
             await add_search_entry(connection, self.tenant_id, payload_id, text_of(head))
         except Exception:
-            # The savepoint is rolled back: the record commits unindexed (a search will not find it).
+            # Only the entry was undone: the record commits unindexed (a search will not find it).
             log.warning("content search: payload %s not indexed", payload_id, exc_info=True)

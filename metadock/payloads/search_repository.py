@@ -48,15 +48,19 @@ def _key(dialect: str) -> Any:
 
 
 async def add_search_entry(connection: Connection, tenant_id: int, payload_id: int, body: str) -> None:
-    """Index ``body`` as the record's text, in a savepoint: an error (say, PostgreSQL's limit of 1 MB of tsvector)
-    rolls back this entry alone and is raised for the caller to log, the record's transaction going on."""
+    """Index ``body`` as the record's text. An error (say, PostgreSQL's limit of 1 MB of tsvector) undoes this entry
+    alone and is raised for the caller to log, the record's transaction going on: on PostgreSQL, where an error
+    aborts the whole transaction, through a savepoint; on SQLite a failed statement undoes only itself already (and
+    a SAVEPOINT there, not a write, would make the connection restart the transaction as a writer, kit/db.py)."""
+    parameters = {"payload_id": payload_id, "tenant_id": tenant_id, "body": body}
+    if connection.dialect_name == "sqlite":
+        await connection.write(_INSERT["sqlite"], parameters)
+        return
     await connection.execute(text(f"SAVEPOINT {_SAVEPOINT}"))
     try:
-        parameters = {"payload_id": payload_id, "tenant_id": tenant_id, "body": body}
-        await connection.write(_INSERT[connection.dialect_name], parameters)
+        await connection.write(_INSERT["postgresql"], parameters)
     except BaseException:
         await connection.execute(text(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}"))
-        await connection.execute(text(f"RELEASE SAVEPOINT {_SAVEPOINT}"))
         raise
     await connection.execute(text(f"RELEASE SAVEPOINT {_SAVEPOINT}"))
 

@@ -148,9 +148,12 @@ def test_fts_syntax_in_a_query_is_only_words(search_client: Client, tenant: Tena
     assert _found(search_client, tenant, query) == (([ids[finds]], 1) if finds else ([], 0))
 
 
-def test_a_too_long_search_is_a_400(search_client: Client, tenant: TenantKeys) -> None:
+def test_a_too_long_search_or_one_with_nul_is_a_400(search_client: Client, tenant: TenantKeys) -> None:
     response = search_client.get(PAYLOADS, params={"filter[search]": "a" * 1001}, headers=tenant.headers("reader"))
     assert "longer than 1000 characters" in laravel_error(response, 400)["message"]
+    response = search_client.get(PAYLOADS, params={"filter[search]": "a\x00b"}, headers=tenant.headers("reader"))
+    assert "NUL" in laravel_error(response, 400)["message"]
+    assert _found(search_client, tenant, "a" * 1000) == ([], 0)
 
 
 def test_deleting_a_record_removes_its_entry(

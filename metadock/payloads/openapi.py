@@ -60,7 +60,8 @@ LIST: Final = Docs(
     operation_id="listPayloadMetadata",
     parameters=query_parameters(_LIST_PARAMETERS, schemas=_LIST_SCHEMAS),
     errors={
-        400: "A filter or sort that is not allowed, more than 500 values in one filter, or NUL in a tag filter.",
+        400: "A filter or sort that is not allowed (filter[search] when content search is off), more than 500 "
+        "values in one filter, NUL in a tag or search filter, or a search over 1,000 characters.",
         **_CONTRACT_403,
     },
     # The first record: a way in for clients that did not capture the payloads they read.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import logging
 import os
@@ -26,6 +27,8 @@ from typing import Any
 
 Case = tuple[str, str, dict[str, str]]
 CAPTURE_BODY = b'{"order": {"id": 1234}, "pad": "' + b"x" * 990 + b'"}'  # 1 KiB of JSON, as S7 sends
+# 1 KiB of JSON in words (what content search indexes): the --content-search cases send it, search off and on.
+TEXT_BODY = (b'{"order": {"id": 1234, "customer": "ACME Ltd"}, "lines": [' + b'"widget blue 42", ' * 54)[:1021] + b'"]}'
 
 
 def _scope(path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -46,10 +49,10 @@ def _scope(path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-async def _call(app: Any, case: Case) -> tuple[int, bytes]:
+async def _call(app: Any, case: Case, text_body: bool = False) -> tuple[int, bytes]:
     sent: list[dict[str, Any]] = []
 
-    body = CAPTURE_BODY if "content-length" in case[2] else b""
+    body = (TEXT_BODY if text_body else CAPTURE_BODY) if "content-length" in case[2] else b""
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -110,13 +113,16 @@ def _tag_run_1(url: str, tenant_uuid: str, record_ids: list[int]) -> None:
     run_in_transaction(url, work)
 
 
-async def _measure(url: str, seconds: float, profile: str | None, seeded: Any) -> None:
+async def _measure(url: str, seconds: float, profile: str | None, seeded: Any, *, content_search: bool = False) -> None:
     from metadock.app import create_app
     from metadock.settings import Settings
 
     keys, items, records = seeded
     data_dir = tempfile.mkdtemp()
-    app = create_app(Settings(database_url=url, store_url=f"file://{data_dir}/payloads", data_dir=data_dir))
+    settings = Settings(database_url=url, store_url=f"file://{data_dir}/payloads", data_dir=data_dir)
+    app = create_app(settings)
+    # --content-search: a capture of words on this app and on one with METADOCK_CONTENT_SEARCH=1, in this same run.
+    searching = create_app(settings.model_copy(update={"content_search": True})) if content_search else None
     with open(os.devnull, "w") as devnull:  # noqa: ASYNC230 - once, before anything is measured
         for handler in logging.getLogger("metadock").handlers:
             handler._stream = devnull  # type: ignore[attr-defined]
@@ -145,20 +151,29 @@ async def _measure(url: str, seconds: float, profile: str | None, seeded: Any) -
                 "filter%5Btag.order_id%5D=order-1&per_page=100",
                 reader,
             )
-        async with app.lifespan():
-            for name, case in cases.items():
-                status, body = await _call(app, case)
+        runs: list[tuple[str, Any, Case, bool]] = [(name, app, case, False) for name, case in cases.items()]
+        if searching is not None:
+            runs += [
+                ("S7 words 1k", app, cases["S7 capture 1k"], True),
+                ("S7 words+search", searching, cases["S7 capture 1k"], True),
+            ]
+        async with contextlib.AsyncExitStack() as lifespans:
+            for running in (app, searching):
+                if running is not None:
+                    await lifespans.enter_async_context(running.lifespan())
+            for name, running, case, text_body in runs:
+                status, body = await _call(running, case, text_body)
                 assert status in (200, 201), (name, status, body[:300])
-            for name, case in cases.items():
+            for name, running, case, text_body in runs:
                 for _ in range(50):
-                    await _call(app, case)
+                    await _call(running, case, text_body)
                 profiler = cProfile.Profile() if profile == name else None
                 calls, started = 0, time.process_time()
                 if profiler:
                     profiler.enable()
                 while time.process_time() - started < seconds:
                     for _ in range(20):
-                        await _call(app, case)
+                        await _call(running, case, text_body)
                     calls += 20
                 elapsed = time.process_time() - started
                 if profiler:
@@ -173,6 +188,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--profile", default=None)
     parser.add_argument("--code", default=None)
+    parser.add_argument("--content-search", action="store_true", help="also a capture of words, search off and on")
     args = parser.parse_args()
     if args.code:
         sys.path.insert(0, args.code)
@@ -181,7 +197,7 @@ def main() -> None:
 
     print("code:", os.path.dirname(metadock.__file__))
     seeded = _seed(url)  # the factories run their own event loops
-    asyncio.run(_measure(url, args.seconds, args.profile, seeded))
+    asyncio.run(_measure(url, args.seconds, args.profile, seeded, content_search=args.content_search))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from metadock.kit.tracing import tracer_from_environment
 from metadock.kit.unit_of_work import UnitOfWorkMiddleware, unit_of_work_dependency
 from metadock.metadatas import openapi as metadatas_openapi
 from metadock.metadatas.http import MetadataController
+from metadock.payloads import openapi as payloads_openapi
 from metadock.payloads import tag_rules_http
 from metadock.payloads.http import PayloadController, RunArchiveController
 from metadock.payloads.metrics import CaptureMetrics
@@ -150,6 +151,8 @@ def create_app(settings: Settings | None = None, *, tracer: Tracer | None = None
             webhooks_http.BODY_RULES,
         ],
     )
+    if not settings.content_search:
+        payloads_openapi.without_content_search(app)
     complete_allow_headers(app)
     capture_metrics.append(CaptureMetrics(registry_of(app)))
     return app

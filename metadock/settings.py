@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     record_retention_days: int = Field(default=0, ge=0)
     # Tag rules (payloads/tags.py) parse payloads of at most this many bytes, kept in memory while they stream; 0: off.
     tag_extract_max_bytes: int = Field(default=64 * 1024, ge=0, le=16 * MIB)
+    # Content search (payloads/search.py): text payloads of at most this many bytes are indexed at capture, and the
+    # list takes filter[search]; off by default (its index costs storage, measured in the README).
+    content_search: bool = False
+    content_search_max_bytes: int = Field(default=1 * MIB, ge=1, le=16 * MIB)
     # PostgreSQL: ids per partition of payload_metadata, and how many empty partitions are kept made ahead.
     payload_partition_ids: int = Field(default=1_000_000, ge=1000)
     payload_partitions_ahead: int = Field(default=4, ge=1)

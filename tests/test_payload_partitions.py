@@ -24,6 +24,7 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 
 from metadock import migrate
+from metadock.app import create_app
 from metadock.kit.db import Database
 from metadock.payloads import maintenance, partitions
 from metadock.payloads.partition_repository import Partition, PartitionRepository
@@ -447,3 +448,34 @@ def test_on_sqlite_there_are_no_partitions_and_nothing_to_do(sqlite_template: Pa
 def test_ids_are_split_by_the_partition_holding_them() -> None:
     layout = [Partition("a", 0, 10), Partition("b", 10, 20)]
     assert partitions.split_by_partition([3, 12, 25, 9, 10, 40], layout) == [[25, 40], [3, 9], [12, 10]]
+
+
+def test_a_dropped_partition_takes_its_records_content_search_entries_with_it(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    """Content search entries (their own table) go before their partition is dropped: none outlives its record."""
+    url = settings.database_url
+    _ensure(url, ahead=3)
+    searching = settings.model_copy(update={"content_search": True})
+    with TestClient(create_app(searching)) as client:  # type: ignore[arg-type]
+        for n in range(15):
+            response = client.post(
+                PAYLOADS,
+                params={"flow_run_id": 1, "flow_step_id": 1},
+                content=f'{{"order": "order{n}", "common": "word"}}'.encode(),
+                headers={**tenant.headers(), "Content-Type": "application/json"},
+            )
+            assert response.status_code == 201, response.text
+        assert len(_sql(url, "SELECT payload_id FROM payload_search")) == 15
+        started = dt.datetime.now(dt.UTC)
+        _backdate(url, list(range(1, 10)), started - 40 * DAY)
+        store = payload_store(settings)
+        deleted = _database(
+            url, lambda database: maintenance.prune_records(database, store, older_than_days=30, started=started)
+        )
+        assert deleted == 9
+        assert (0, 10) not in _layout(url)
+        indexed = sorted(row["payload_id"] for row in _sql(url, "SELECT payload_id FROM payload_search"))
+        assert indexed == list(range(10, 16))
+        found = client.get(PAYLOADS, params={"filter[search]": "word", "per_page": "100"}, headers=tenant.headers())
+        assert [record["id"] for record in found.json()["data"]] == list(range(10, 16))

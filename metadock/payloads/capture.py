@@ -22,6 +22,7 @@ from metadock.kit.principal import Principal
 from metadock.payloads.capture_tags import CaptureTags
 from metadock.payloads.metrics import CaptureMetrics
 from metadock.payloads.schemas import PayloadRecord
+from metadock.payloads.search import CaptureSearch
 from metadock.payloads.service import PayloadService
 from metadock.payloads.store import ObjectTooLarge, PayloadStore
 from metadock.payloads.tags import parse_tag_params
@@ -75,7 +76,11 @@ class ReceivedPayload:
     size: int
     sha256: str | None
     dropped_reason: str | None  # "too_large" when the bytes were not kept
-    head: list[bytes] | None = None  # the whole payload's chunks, when it fit the tags' head limit
+    head: list[bytes] | None = None  # the whole payload's chunks, when it fit the kept head (tags', search's)
+
+    def head_within(self, limit: int) -> list[bytes] | None:
+        """The whole payload, if it is at most ``limit`` bytes (one head serves consumers of different limits)."""
+        return self.head if self.head is not None and limit > 0 and self.size <= limit else None
 
     @property
     def stored(self) -> bool:
@@ -92,7 +97,8 @@ async def _drain(chunks: AsyncIterator[bytes], already: int) -> int:
 
 class _Counted:
     """Counts what the store consumed, so a too-large body can be drained from where the store stopped; keeps the
-    chunks of a body of at most ``keep`` bytes (for tag extraction, payloads/tags.py)."""
+    chunks of a body of at most ``keep`` bytes: one bounded head for every reader of the whole payload (tag rules,
+    payloads/tags.py; content search, payloads/search.py), the largest of their limits."""
 
     def __init__(self, chunks: AsyncIterable[bytes], keep: int = 0) -> None:
         self.iterator = aiter(chunks)
@@ -126,12 +132,14 @@ class CaptureService:
         max_bytes: int,
         retention_days: int,
         tag_extract_max_bytes: int = 0,
+        content_search_max_bytes: int = 0,  # 0: content search off
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.max_bytes = max_bytes
         self.retention_days = retention_days
         self.tag_extract_max_bytes = tag_extract_max_bytes
+        self.content_search_max_bytes = content_search_max_bytes
 
     async def capture(
         self,
@@ -144,12 +152,17 @@ class CaptureService:
         """Bytes first; then the record, in a transaction begun only now, so that no database connection is held
         while a large body streams in. Store failures propagate as the store raised them (503, 507)."""
         tags = CaptureTags(params.tags, principal.tenant_id, self.tag_extract_max_bytes)
-        received = await self._receive(chunks, declared_length, params, principal.tenant_id, tags.head_limit)
+        search = CaptureSearch(principal.tenant_id, params.content_type, self.content_search_max_bytes)
+        keep = max(tags.head_limit, search.head_limit)
+        received = await self._receive(chunks, declared_length, params, principal.tenant_id, keep)
         try:
             async with transactions.transaction() as connection:
                 values = self._record_values(received, dt.datetime.now(dt.UTC))
                 record = await PayloadService(connection, principal, self.store.kind).record(values)
-                await tags.write(connection, record.id, params.content_type, received.head)
+                await tags.write(connection, record.id, params.content_type, received.head_within(tags.head_limit))
+                # In this transaction (a savepoint): the entry commits with its record or not at all, and an error
+                # indexing it is logged, never the capture's (payloads/search.py).
+                await search.write(connection, record.id, received.head_within(search.head_limit))
         except BaseException:
             if received.stored:
                 await self.store.delete(received.key)

@@ -114,7 +114,7 @@ class PayloadController(Controller):
         self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> PayloadRecordList:
         params = query_pairs(request)
-        query: ListQuery = parse_list_query(params)
+        query: ListQuery = parse_list_query(params, content_search=context_of(request).settings.content_search)
         service = await _service(request, unit)
         page = await service.list(query)
         urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)
@@ -127,8 +127,9 @@ class PayloadController(Controller):
         request's transaction, which ends when this returns; the rest in short transactions as the client reads."""
         params = query_pairs(request)
         export_format = parse_export_format(params)
-        query = parse_list_query(params)  # the list's grammar and allow-lists; page and per_page play no part
         context = context_of(request)
+        # The list's grammar and allow-lists; page and per_page play no part.
+        query = parse_list_query(params, content_search=context.settings.content_search)
         service = await _service(request, unit)
         batches = await service.export(query, context.database, context.settings.export_batch_size)
         return export_response(export_format, batches, PayloadRecord, "payload-metadata")
@@ -153,6 +154,9 @@ class PayloadController(Controller):
             max_bytes=context.settings.max_payload_bytes,
             retention_days=context.settings.payload_retention_days,
             tag_extract_max_bytes=context.settings.tag_extract_max_bytes,
+            content_search_max_bytes=context.settings.content_search_max_bytes
+            if context.settings.content_search
+            else 0,
         )
         record = await service.capture(request.stream(), _declared_length(request), params, principal_of(request), unit)
         return Response(PayloadRecordEnvelope(record), status_code=HTTP_201_CREATED)

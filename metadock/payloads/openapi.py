@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from litestar import Litestar
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, RequestBody, Schema
 
@@ -20,6 +21,7 @@ from metadock.kit.openapi import (
 )
 from metadock.payloads import capture, tag_tables, tags
 from metadock.payloads.query import PAYLOAD_QUERY, documented_parameters
+from metadock.payloads.search import MAX_QUERY_CHARS, SEARCH_FILTER
 
 _NOT_FOUND: Final = {404: "No payload with this id in the caller's tenant (or the id is not a positive integer)."}
 # The Patchworks contract lists 403 on its reads; every Metadock role may read, so Metadock never sends it there.
@@ -44,7 +46,13 @@ _SORT_FIELD: Final = "\\s*(-?(" + "|".join(PAYLOAD_QUERY.sorts) + "))?\\s*"
 _SORT: Final = Schema(type=OpenAPIType.STRING, pattern=f"^{_SORT_FIELD}(,{_SORT_FIELD})*$")
 _TAG_FILTER: Final = f"filter[{tags.TAG_FILTER_PREFIX}{tags.TRACE_TAG}]"
 # On the item route, where they are ignored, any sort (and tag value) goes.
-_LIST_SCHEMAS: Final = {**_PAGING, "sort": _SORT, _TAG_FILTER: Schema(type=OpenAPIType.STRING, pattern=NO_NUL)}
+_SEARCH_PARAMETER: Final = f"filter[{SEARCH_FILTER}]"
+_LIST_SCHEMAS: Final = {
+    **_PAGING,
+    "sort": _SORT,
+    _TAG_FILTER: Schema(type=OpenAPIType.STRING, pattern=NO_NUL),
+    _SEARCH_PARAMETER: Schema(type=OpenAPIType.STRING, pattern=NO_NUL, max_length=MAX_QUERY_CHARS),
+}
 _BY_ID: Final = "$response.body#/data/id"
 _FIRST_ID: Final = "$response.body#/data/0/id"
 
@@ -52,7 +60,8 @@ LIST: Final = Docs(
     operation_id="listPayloadMetadata",
     parameters=query_parameters(_LIST_PARAMETERS, schemas=_LIST_SCHEMAS),
     errors={
-        400: "A filter or sort that is not allowed, more than 500 values in one filter, or NUL in a tag filter.",
+        400: "A filter or sort that is not allowed (filter[search] when content search is off), more than 500 "
+        "values in one filter, NUL in a tag or search filter, or a search over 1,000 characters.",
         **_CONTRACT_403,
     },
     # The first record: a way in for clients that did not capture the payloads they read.
@@ -237,3 +246,17 @@ EXPORT: Final = Docs(
         422: "A `format` other than `ndjson` or `csv`; `errors.format` says so.",
     },
 )
+
+
+def without_content_search(app: Litestar) -> None:
+    """The document of a server with content search off (the default) lists no ``filter[search]``: it would answer
+    400, as to any filter not allowed."""
+    for item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method, None)
+            if operation is not None and operation.parameters:
+                operation.parameters = [
+                    parameter
+                    for parameter in operation.parameters
+                    if not (isinstance(parameter, Parameter) and parameter.name == _SEARCH_PARAMETER)
+                ]

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from metadock.kit.db import Connection, Database
 from metadock.payloads.partition_repository import Partition, PartitionRepository
+from metadock.payloads.search_repository import remove_search_between
 from metadock.payloads.store import PayloadStore
 from metadock.payloads.tag_repository import remove_tags_between
 
@@ -149,6 +150,11 @@ async def drop_expired_partitions(database: Database, store: PayloadStore, cutof
         while True:
             async with database.transaction() as connection:
                 if not await remove_tags_between(connection, partition.first_id, partition.end_id, KEY_BATCH):
+                    break
+        # And their content search entries (also their own table; expiry took most of them already).
+        while True:
+            async with database.transaction() as connection:
+                if not await remove_search_between(connection, partition.first_id, partition.end_id, KEY_BATCH):
                     break
 
         async def drop(connection: Connection, partition: Partition = partition) -> int | None:

@@ -4,6 +4,7 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 |---|---|---|---|
 | `filter[id\|flow_run_id\|flow_step_id\|flow_log_id]` | exact; `a,b`: any of; AND | integers | non-integer: no match |
 | `filter[tag.<name>]` | exact tag value (text, compared as given); `a,b`: any of; AND | text | no match |
+| `filter[search]` | content search on only: every word in the text (payloads/search.py) | text | 400 if off |
 | `filter[...]=` (empty) | ignored, as Laravel + spatie do | | |
 | `filter[<other>]` | not allowed | | 400 |
 | `sort` | `id`, `created_at`; `-` = descending; `a,-b` = several | | 400 on another field |
@@ -24,10 +25,12 @@ than the maximum (the public PHP client always sends ``per_page=250``) gets page
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from metadock.dialects.laravel import query as laravel
 from metadock.kit.query import ListQuery
+from metadock.payloads.search import MAX_QUERY_CHARS, SEARCH_FILTER
 from metadock.payloads.tags import NAME, TAG_FILTER_PREFIX, TRACE_TAG
 
 PAYLOAD_QUERY = laravel.AllowedQuery(
@@ -37,10 +40,12 @@ PAYLOAD_QUERY = laravel.AllowedQuery(
     dynamic_name=NAME,
 )
 ALLOWED_FILTERS = PAYLOAD_QUERY.filters
+# With content search on (METADOCK_CONTENT_SEARCH=1), filter[search] is allowed too; off, it is an unknown filter.
+SEARCH_QUERY = dataclasses.replace(PAYLOAD_QUERY, text_filter=SEARCH_FILTER, text_filter_max=MAX_QUERY_CHARS)
 
 
-def parse_list_query(params: Iterable[tuple[str, str]]) -> ListQuery:
-    return laravel.parse_list_query(params, PAYLOAD_QUERY)
+def parse_list_query(params: Iterable[tuple[str, str]], *, content_search: bool = False) -> ListQuery:
+    return laravel.parse_list_query(params, SEARCH_QUERY if content_search else PAYLOAD_QUERY)
 
 
 def documented_parameters() -> list[tuple[str, str, str]]:
@@ -51,5 +56,13 @@ def documented_parameters() -> list[tuple[str, str, str]]:
         f"Exact value of the record's tag `{TRACE_TAG}` (any tag: `filter[{TAG_FILTER_PREFIX}<name>]`); "
         "comma-separated for any of.",
     )
+    search = (
+        f"filter[{SEARCH_FILTER}]",
+        "string",
+        "Content search, when the server runs with `METADOCK_CONTENT_SEARCH=1` (otherwise 400, not an allowed "
+        "filter): payloads whose text contains every word, in any order, case-insensitively; a word is a run of "
+        "letters and digits, no operators. Only JSON, XML, CSV and text payloads up to the server's size limit "
+        f"are indexed. At most {MAX_QUERY_CHARS} characters.",
+    )
     documented = laravel.documented_parameters(PAYLOAD_QUERY)
-    return [*documented[: len(PAYLOAD_QUERY.filters)], tag, *documented[len(PAYLOAD_QUERY.filters) :]]
+    return [*documented[: len(PAYLOAD_QUERY.filters)], tag, search, *documented[len(PAYLOAD_QUERY.filters) :]]

@@ -30,6 +30,8 @@ from metadock.kit.query import Filter, ListQuery
 from metadock.kit.repository import ListStatements
 from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCDateTime, UTCIsoText
+from metadock.payloads.search import SEARCH_FILTER, fts5_query
+from metadock.payloads.search_repository import remove_search_of, search_clause
 from metadock.payloads.table import payload_counts, payload_metadata
 from metadock.payloads.tag_repository import TagRepository, remove_tags_of, tag_clause
 from metadock.payloads.tags import TAG_FILTER_PREFIX
@@ -134,16 +136,21 @@ class PayloadRepository(ScannedRepository):
         .where(payload_counts.c.tenant_id == bindparam("scope_tenant_id"))
         .scalar_subquery()
     )
-    # A tag is written in its record's transaction and removed only with it, so tag filters qualify too.
+    # A tag is written in its record's transaction and removed only with it, so tag filters qualify too. A search
+    # does not: its entry goes when the record's bytes do (expiry), which raises no generation (OFFSET path, exact).
     keyset_fields = frozenset({"id", "flow_run_id", "flow_step_id", "flow_log_id"})
 
     def _shape_field(self, field: str) -> str:
+        if field == SEARCH_FILTER:  # its SQL is the database's own (FTS5 or tsvector): part of the shape
+            return f"{SEARCH_FILTER}@{self.connection.dialect_name}"
         return TAG_FILTER_PREFIX if field.startswith(TAG_FILTER_PREFIX) else field
 
     def _keyset_field(self, field: str) -> bool:
         return field.startswith(TAG_FILTER_PREFIX) or field in self.keyset_fields
 
     def _filter_clause(self, index: int, item: Filter) -> Any:
+        if item.field == SEARCH_FILTER:
+            return search_clause(self.connection.dialect_name, _c.id, bindparam(f"filter_{index}_0", type_=String()))
         if not item.field.startswith(TAG_FILTER_PREFIX):
             return super()._filter_clause(index, item)
         # The tag's name is a bound parameter like its values: one statement serves every tag name.
@@ -155,6 +162,9 @@ class PayloadRepository(ScannedRepository):
         for index, item in enumerate(query.filters):
             if item.field.startswith(TAG_FILTER_PREFIX):
                 values[f"filter_{index}_name"] = item.field.removeprefix(TAG_FILTER_PREFIX)
+            elif item.field == SEARCH_FILTER and self.connection.dialect_name == "sqlite":
+                # The user's words, each quoted: FTS5 syntax in a client's text is never interpreted.
+                values[f"filter_{index}_0"] = fts5_query(str(item.values[0]))
         return values
 
     async def list_page(self, query: ListQuery) -> tuple[list[Any], int]:
@@ -208,6 +218,7 @@ class PayloadRepository(ScannedRepository):
         if row is not None:
             await self._add_to_total(-1)
             await TagRepository(self.connection, self.tenant_id).remove(record_id)
+            await remove_search_of(self.connection, [record_id])
         return row
 
     async def tags(self, record_id: int) -> dict[str, str]:
@@ -274,6 +285,7 @@ class PayloadMaintenanceRepository:
         )
         rows = await self.connection.fetch_all(statement)
         await _dropped_events(self.connection, rows, now)
+        await remove_search_of(self.connection, (row["id"] for row in rows))  # the text goes with the bytes
         return rows
 
     async def any_live_before(self, cutoff: dt.datetime) -> bool:
@@ -299,6 +311,7 @@ class PayloadMaintenanceRepository:
         rows = await self.connection.fetch_all(statement)
         if rows:
             await remove_tags_of(self.connection, (row["id"] for row in rows))
+            await remove_search_of(self.connection, (row["id"] for row in rows))
         removed = Counter(row["tenant_id"] for row in rows)
         await _dropped_events(self.connection, rows, dt.datetime.now(dt.UTC), reason="pruned")
         await self.take_off_totals(removed)
@@ -313,14 +326,16 @@ class PayloadMaintenanceRepository:
             await self.connection.write(add_to_total, parameters)
 
     async def mark_dropped(self, record_ids: Iterable[int], reason: str, now: dt.datetime) -> int:
+        record_ids = list(record_ids)
         statement = (
             update(payload_metadata)
-            .where(_c.id.in_(list(record_ids)), _c.dropped.is_(False))
+            .where(_c.id.in_(record_ids), _c.dropped.is_(False))
             .values(dropped=True, dropped_reason=reason, updated_at=now)
             .returning(*_c)
         )
         rows = await self.connection.fetch_all(statement)
         await _dropped_events(self.connection, rows, now)
+        await remove_search_of(self.connection, record_ids)  # the text goes with the bytes
         return len(rows)
 
     async def live_keys(self, keys: Iterable[str]) -> set[str]:

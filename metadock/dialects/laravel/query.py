@@ -42,6 +42,10 @@ class AllowedQuery:
     # parsed into the field ``<prefix><name>`` with its values as text.
     dynamic_prefix: str | None = None
     dynamic_name: re.Pattern[str] | None = None
+    # A free-text filter ``filter[<text_filter>]=<text>`` (content search): its value is one text, never split on
+    # commas, at most ``text_filter_max`` characters; parsed into an ANY_OF filter of that one value.
+    text_filter: str | None = None
+    text_filter_max: int = 1000
 
     def dynamic(self, field: str) -> bool:
         return (
@@ -53,7 +57,7 @@ class AllowedQuery:
 
     def allowed_text(self) -> str:
         names = [*self.filters, f"{self.dynamic_prefix}*"] if self.dynamic_prefix else list(self.filters)
-        return ", ".join(names)
+        return ", ".join([*names, self.text_filter] if self.text_filter else names)
 
 
 def _attribute(name: str) -> str:
@@ -108,7 +112,18 @@ def parse_list_query(params: Iterable[tuple[str, str]], allowed: AllowedQuery) -
         if match := _FILTER_PARAM.match(name):
             field = match["name"]
             dynamic = allowed.dynamic(field)
-            if dynamic or field in allowed.filters:
+            if field == allowed.text_filter:
+                if len(raw) > allowed.text_filter_max:
+                    raise AppError(
+                        400, f"Requested filter `{field}` is longer than {allowed.text_filter_max} characters."
+                    )
+                if "\x00" in raw:
+                    raise AppError(400, f"Requested filter `{field}` must not contain NUL characters.")
+                if raw.strip():
+                    filters[field] = (raw,)
+                else:
+                    filters.pop(field, None)
+            elif dynamic or field in allowed.filters:
                 if raw.count(",") >= MAX_FILTER_VALUES:
                     raise AppError(400, f"Requested filter `{field}` has more than {MAX_FILTER_VALUES} values.")
                 if dynamic and "\x00" in raw:  # PostgreSQL text cannot hold NUL; no value of ours has one

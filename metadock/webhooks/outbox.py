@@ -136,13 +136,14 @@ def payload_event(values: Mapping[str, Any], record_id: int | None = None) -> tu
     data.update(
         created_at=_laravel_text(values["created_at"]),
         updated_at=_laravel_text(values["updated_at"]),
-        flow_version_id=values["flow_version_id"],
+        # Nullable columns an insert may leave out (the row then holds NULL).
+        flow_version_id=values.get("flow_version_id"),
         flow_step_id=values["flow_step_id"],
         flow_run_id=values["flow_run_id"],
         payload_store_reference=values["store_key"],
         payload_size=str(values["size"]),
         dropped="1" if values["dropped"] else "0",
-        flow_log_id=values["flow_log_id"],
-        dropped_reason=values["dropped_reason"],
+        flow_log_id=values.get("flow_log_id"),
+        dropped_reason=values.get("dropped_reason"),
     )
     return (PAYLOAD_DROPPED if values["dropped"] else PAYLOAD_CAPTURED), data

@@ -230,7 +230,9 @@ def test_meta_describes_the_stored_bytes(client: TestClient[object], tenant: Ten
         "stored_at",
         "expires_at",
         "store",
+        "tags",
     }
+    assert meta["tags"] == {}  # captured without tags, and the tenant has no rules
     assert meta["id"] == record["id"]
     assert meta["content_type"] == "application/xml"
     assert meta["size"] == len(data)

@@ -354,7 +354,9 @@ def _migrate_to(url: str, action: str, revision: str) -> None:
 
 
 @pytest.fixture
-def fresh_postgres() -> Iterator[str]:
+def fresh_postgres(postgres_url: str) -> Iterator[str]:
+    """A database of this test's own (the migration runs from an empty one). Asking for ``postgres_url`` first makes a
+    missing PostgreSQL fail the run under CI=true, as everywhere else in the suite."""
     name = f"metadock_conversion_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
@@ -364,11 +366,8 @@ def fresh_postgres() -> Iterator[str]:
         finally:
             await connection.close()
 
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as error:
-        pytest.skip(f"PostgreSQL is required: {error}")
-    yield _admin_dsn(POSTGRES_URL, name)
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield _admin_dsn(postgres_url, name)
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

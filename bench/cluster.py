@@ -49,7 +49,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", default="1,2,3", help="cluster sizes to run, in order (default 1,2,3)")
     parser.add_argument("--workers", type=int, default=2, help="`serve --workers` of each node (default 2)")
-    parser.add_argument("--pool-size", type=int, default=10, help="METADOCK_DATABASE_POOL_SIZE (default 10)")
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=3,
+        help="METADOCK_DATABASE_POOL_SIZE (default 3, as tests/cluster: a worker keeps up to twice this many "
+        "connections open, and 3 nodes x 2 workers x 2 x 10 would pass a shared server's max_connections of 100)",
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up before each scenario")
     parser.add_argument("--payloads", type=int, default=20_000, help="payload records (default: the quick 20,000)")
@@ -214,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     balancer: Balancer | None = None
     rows: list[dict[str, Any]] = []
     loads: dict[int, list[float]] = {}
+    failures: dict[int, str] = {}
     database = params.db_url.rsplit("/", 1)[1].split("?", 1)[0]
     groups: dict[str, Callable[[], list[int]]] = {
         "nodes": lambda: [node.pid for node in nodes],
@@ -242,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
                 before = os.getloadavg()[0]
                 try:
                     rows += _one_size(runner, nodes[:count], balancer)
+                except Exception as error:  # noqa: BLE001  # the sizes measured so far are still written
+                    failures[count] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                    log(f"  {count} node(s) failed: {failures[count]}")
                 finally:
                     balancer.stop()
                     balancer = None
@@ -266,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2),
                          "per_size": loads},
         "wall_seconds": round(time.perf_counter() - started, 1),
+        "failures": failures,
     }  # fmt: skip
     markdown = cluster_report.markdown(results)
     print(markdown)

@@ -1,8 +1,13 @@
 """The cluster benchmark's Markdown: one table per run (rows from ``report.rows``, with the cluster's columns) and a
-summary of req/s by cluster size."""
+summary of req/s by cluster size. ``python -m bench.cluster_report FILE.json…`` prints the CPU cost per request of
+several runs together (:func:`cost_table`)."""
 
 from __future__ import annotations
 
+import json
+import statistics
+import sys
+from pathlib import Path
 from typing import Any
 
 PARTS = ("nodes", "haproxy", "postgres", "seaweedfs")
@@ -81,6 +86,8 @@ def markdown(results: dict[str, Any]) -> str:
             + " / ".join(f"{per[k]:.3f}" for k in PARTS)
             + f" | {row['pg_connections_peak']} ({row['pg_active_peak']}) |"
         )
+    if results.get("failures"):
+        lines += ["", "Failed: " + "; ".join(f"{n} node(s): {e}" for n, e in results["failures"].items())]
     lines += ["", "Scenarios:", ""]
     seen = set()
     for row in results["rows"]:
@@ -94,3 +101,31 @@ def markdown(results: dict[str, Any]) -> str:
         "on it): adding nodes adds processes, not cores. Compare ratios measured in the same run.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def cost_table(runs: list[dict[str, Any]]) -> str:
+    """CPU ms per request by component, median (min-max) over every run and cluster size given: the count-like
+    figure a loaded machine moves least (it inflates it a little, by cache misses and switches; it does not divide
+    it by the share of the cores the benchmark got)."""
+    groups: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for results in runs:
+        for row in results["rows"]:
+            entry = groups.setdefault((row["scenario"], row["c"]), {k: [] for k in PARTS})
+            for part in PARTS:
+                entry[part].append(row["cpu_ms_per_request"][part])
+    lines = [
+        "| scenario | c | runs | " + " | ".join(f"{part} ms/req" for part in PARTS) + " | sum | 2 cores ÷ sum |",
+        "|---|---|---|" + "---|" * (len(PARTS) + 2),
+    ]
+    for (scenario, c), entry in groups.items():
+        medians = {part: statistics.median(values) for part, values in entry.items()}
+        total = sum(medians.values())
+        cells = [f"{medians[p]:.2f} ({min(entry[p]):.2f}-{max(entry[p]):.2f})" for p in PARTS]
+        ceiling = f"{2000 / total:,.0f}/s" if total else ""
+        row = " | ".join([scenario, str(c), str(len(entry["nodes"])), *cells, f"{total:.2f}", ceiling])
+        lines.append(f"| {row} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(cost_table([json.loads(Path(name).read_text()) for name in sys.argv[1:]]), end="")

@@ -47,14 +47,18 @@ def _datasette_version() -> str | None:
     return completed.stdout.strip().rsplit(" ", 1)[-1] if completed.returncode == 0 else None
 
 
-def ensure(log: Callable[[str], None] = print) -> None:
-    missing = _missing_debian()
+def apt_install(missing: list[str], log: Callable[[str], None] = print) -> None:
+    """Install Debian packages, after an ``apt-get update`` if the first try fails (a stale or empty package list)."""
     if missing:
         log(f"Installing {' '.join(missing)} with apt-get")
         if _apt("install", "-y", *missing) != 0:
             _apt("update")
             if _apt("install", "-y", *missing) != 0:
                 raise SystemExit(f"could not install {' '.join(missing)}")
+
+
+def ensure(log: Callable[[str], None] = print) -> None:
+    apt_install(_missing_debian(), log)
     if (found := _datasette_version()) != DATASETTE_VERSION:
         # Installed from the lock only (an install here would pick versions the lock does not pin).
         raise SystemExit(f"datasette {DATASETTE_VERSION} is not in the venv (found {found}): run `make bench`")

@@ -23,7 +23,9 @@ from metadock.kit.errors import AppError, Violation
 from metadock.kit.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
-MAX_FIELD = 2000  # what a form's text field keeps to show again: enough for any valid value, not a 10 MB echo
+# What a form's text field keeps (to create with and to show again): longer than any field's own limit (a webhook's
+# URL, 2048), so a value cut here is refused by the service all the same, never created shortened; and no 10 MB echo.
+MAX_FIELD = 4096
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,7 @@ def test_an_admin_deletes_a_webhook_with_the_forms_token(
         ("http://127.0.0.1:9/hooks", ["payload.captured"], "must not resolve to a loopback, private"),
         ("http://169.254.169.254/latest/meta-data/", ["payload.captured"], "must not resolve to a loopback, private"),
         ("ftp://example.com/x", ["payload.captured"], "must be an http or https URL"),
+        ("https://93.184.215.14/" + "a" * 2100, ["payload.captured"], "at most 2048 characters"),  # never cut short
         ("https://93.184.215.14/in", [], "The events field must have at least 1 item."),  # a public address
         ("https://93.184.215.14/in", ["payload.exploded"], "The selected events.0 is invalid."),
     ],

@@ -15,6 +15,7 @@ from metadock.console import (
     views_runs,
     views_search,
     views_tag_rules,
+    views_webhooks,
 )
 from metadock.console.rendering import STATIC_DIR, handle_console_error
 from metadock.console.session import console_guard
@@ -62,6 +63,10 @@ _HANDLERS = [
     views_tag_rules.tag_rules_page,
     views_tag_rules.tag_rule_create,
     views_tag_rules.tag_rule_delete,
+    views_webhooks.webhooks_page,
+    views_webhooks.webhook_create,
+    views_webhooks.webhook_detail,
+    views_webhooks.webhook_delete,
 ]
 
 

@@ -8,11 +8,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from metadock.api_keys.service import ApiKeyService
-from metadock.console.once import AlreadySent, create_once, form_once
+from metadock.console.forms import create_form, create_from_form
 from metadock.console.params import OptionalText
 from metadock.console.rendering import render, see_other
 from metadock.console.session import CONSOLE_ROLE, current_principal
-from metadock.kit.errors import AppError, Violation, bad_request, not_found
+from metadock.kit.errors import Violation, bad_request, not_found
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.users.service import UserService
@@ -45,24 +45,23 @@ async def keys_page(
 
 @post("/admin/keys", opt=ADMIN)
 async def key_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
-    form = await request.form()
-    once = form_once(form)
-    role = _role(form.get("role"))
-    name = str(form.get("name", "")).strip() or None
-    principal = current_principal(request)
-    try:
-        issued = await create_once(
-            unit,
-            principal.tenant_id,
-            once,
-            lambda connection: ApiKeyService(connection, principal.tenant_id).create(role, name),
-        )
-    except AlreadySent:
-        # A reload (or back and submit) re-sends the form: the key it made was shown once; make no second one.
-        return see_other("/console/admin/keys?resent=1")
-    # The key is in this one response only (it is never stored, so it could not be shown after a redirect).
-    keys = await _keys(request, unit)
-    return render(request, "admin_keys.html", status=201, keys=keys, issued=issued, roles=ROLES, resent=False)
+    form = await create_form(request)
+    role = _role(form.text("role"))
+    name = form.text("name").strip() or None
+
+    async def show(issued: Any) -> Response[Any]:
+        # The key is in this one response only (it is never stored, so it could not be shown after a redirect); a
+        # reload re-sends the form, which then lands on the list with a note and makes no second key.
+        keys = await _keys(request, unit)
+        return render(request, "admin_keys.html", status=201, keys=keys, issued=issued, roles=ROLES, resent=False)
+
+    return await create_from_form(
+        unit,
+        form,
+        "/console/admin/keys",
+        lambda connection: ApiKeyService(connection, form.tenant_id).create(role, name),
+        created=show,
+    )
 
 
 @get("/admin/keys/{key_id:str}/revoke", opt=ADMIN)
@@ -121,22 +120,20 @@ async def users_page(
 
 @post("/admin/users", opt=ADMIN)
 async def user_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
-    form = await request.form()
-    once = form_once(form)
-    email, password = str(form.get("email", "")), str(form.get("password", ""))
-    role = _role(form.get("role"))
-    tenant_id = current_principal(request).tenant_id
-    try:
-        await create_once(
-            unit, tenant_id, once, lambda connection: UserService(connection, tenant_id).create(email, password, role)
-        )
-    except AlreadySent:
-        return see_other("/console/admin/users?resent=1")
-    except AppError as error:
-        if error.status != 422:
-            raise
-        return await _users_page(request, unit, errors=error.violations, email=email, status=422)
-    return see_other("/console/admin/users")
+    form = await create_form(request)
+    email, password = form.text("email"), str(form.fields.get("password", ""))
+    role = _role(form.text("role"))
+
+    async def invalid(errors: list[Violation]) -> Response[Any]:
+        return await _users_page(request, unit, errors=errors, email=email, status=422)
+
+    return await create_from_form(
+        unit,
+        form,
+        "/console/admin/users",
+        lambda connection: UserService(connection, form.tenant_id).create(email, password, role),
+        invalid=invalid,
+    )
 
 
 @post("/admin/users/{user_id:str}", opt=ADMIN)

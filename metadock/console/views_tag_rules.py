@@ -8,12 +8,12 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from metadock.console.once import AlreadySent, create_once, form_once
+from metadock.console.forms import create_form, create_from_form
 from metadock.console.params import OptionalText
 from metadock.console.rendering import render, see_other
 from metadock.console.session import current_principal
 from metadock.console.views_admin import ADMIN
-from metadock.kit.errors import AppError, Violation
+from metadock.kit.errors import Violation
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.payloads.tag_rules import TagRuleService
 from metadock.payloads.tags import MAX_RULES
@@ -53,26 +53,21 @@ async def tag_rules_page(
 
 @post("/admin/tag-rules", opt=ADMIN)
 async def tag_rule_create(request: Request[Any, Any, Any], unit: RequestUnitOfWork) -> Response[Any]:
-    form = await request.form()
-    once = form_once(form)
-    typed = {field: str(form.get(field, ""))[:2000] for field in ("name", "content_type", "pointer")}
-    tenant_id = current_principal(request).tenant_id
-    try:
-        await create_once(
-            unit,
-            tenant_id,
-            once,
-            lambda connection: TagRuleService(connection, tenant_id).create(
-                typed["name"].strip(), typed["content_type"], typed["pointer"]
-            ),
-        )
-    except AlreadySent:
-        return see_other(f"{PAGE}?resent=1")
-    except AppError as error:
-        if error.status != 422:
-            raise
-        return await _rules_page(request, unit, errors=error.violations, typed=typed, status=422)
-    return see_other(PAGE)
+    form = await create_form(request)
+    typed = {field: form.text(field) for field in ("name", "content_type", "pointer")}
+
+    async def invalid(errors: list[Violation]) -> Response[Any]:
+        return await _rules_page(request, unit, errors=errors, typed=typed, status=422)
+
+    return await create_from_form(
+        unit,
+        form,
+        PAGE,
+        lambda connection: TagRuleService(connection, form.tenant_id).create(
+            typed["name"].strip(), typed["content_type"], typed["pointer"]
+        ),
+        invalid=invalid,
+    )
 
 
 @post("/admin/tag-rules/{rule_id:str}/delete", opt=ADMIN)

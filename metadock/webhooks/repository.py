@@ -57,13 +57,23 @@ class SubscriptionRepository(TenantScopedRepository):
             )
         return bool(await self.connection.write(self._delete().where(_s.id == subscription_id)))
 
-    async def deliveries(self, subscription_id: str) -> list[Any]:
-        """The newest deliveries of one subscription of this tenant, newest first."""
+    async def deliveries(
+        self, subscription_id: str, *, before: int | None = None, limit: int = DELIVERIES_SHOWN
+    ) -> list[Any]:
+        """The newest deliveries of one subscription of this tenant, newest first; with ``before``, those older
+        than that delivery (a keyset page: the (subscription_id, id) index, however long the history)."""
+        statement = select(*_DELIVERY).where(_d.tenant_id == self.tenant_id, _d.subscription_id == subscription_id)
+        if before is not None:
+            statement = statement.where(_d.id < before)
+        return await self.connection.fetch_all(statement.order_by(_d.id.desc()).limit(limit))
+
+    async def unsettled_counts(self) -> list[Any]:
+        """(subscription_id, status, count) of this tenant's pending and failed deliveries: few rows, found through
+        the (status, next_attempt_at) index, however many were delivered."""
         statement = (
-            select(*_DELIVERY)
-            .where(_d.tenant_id == self.tenant_id, _d.subscription_id == subscription_id)
-            .order_by(_d.id.desc())
-            .limit(DELIVERIES_SHOWN)
+            select(_d.subscription_id, _d.status, func.count().label("count"))
+            .where(_d.tenant_id == self.tenant_id, _d.status.in_(("pending", "failed")))
+            .group_by(_d.subscription_id, _d.status)
         )
         return await self.connection.fetch_all(statement)
 

@@ -13,7 +13,7 @@ from metadock.kit.errors import Violation, not_found, validation_failed
 from metadock.kit.ids import is_generated_id
 from metadock.webhooks import signing, targets
 from metadock.webhooks.outbox import EVENTS
-from metadock.webhooks.repository import SubscriptionRepository
+from metadock.webhooks.repository import DELIVERIES_SHOWN, SubscriptionRepository
 from metadock.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookOut
 
 RESOLVE_SECONDS = 5  # a name server that does not answer is a 422, not a hung request
@@ -107,6 +107,17 @@ class WebhookService:
         if not is_generated_id(subscription_id) or not await self.repository.delete(subscription_id):
             raise not_found("No such webhook.")
 
-    async def deliveries(self, subscription_id: str) -> list[DeliveryOut]:
+    async def deliveries(
+        self, subscription_id: str, *, before: int | None = None, limit: int = DELIVERIES_SHOWN
+    ) -> list[DeliveryOut]:
+        """Newest first; ``before`` (a delivery id) pages to older ones."""
         await self.get(subscription_id)  # 404 for another tenant's or a missing one
-        return [_delivery_out(row) for row in await self.repository.deliveries(subscription_id)]
+        rows = await self.repository.deliveries(subscription_id, before=before, limit=limit)
+        return [_delivery_out(row) for row in rows]
+
+    async def unsettled_counts(self) -> dict[str, dict[str, int]]:
+        """Per webhook id, how many of its deliveries are ``pending`` (still being tried) and ``failed``."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in await self.repository.unsettled_counts():
+            counts.setdefault(row["subscription_id"], {"pending": 0, "failed": 0})[row["status"]] = int(row["count"])
+        return counts

@@ -89,6 +89,8 @@ class Podman:
 
     def __init__(self, executable: str, state: Path) -> None:
         self.state = state
+        self.tmp = state / "tmp"
+        self.tmp.mkdir(exist_ok=True)
         limit = min(16384, *(resource.getrlimit(kind)[1] for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC)))
         (state / "containers.conf").write_text(
             f'[containers]\ndefault_ulimits = ["nofile={limit}:{limit}", "nproc={limit}:{limit}"]\n'
@@ -98,11 +100,12 @@ class Podman:
             executable,
             "--root", str(state / "storage"),
             "--runroot", str(state / "run"),
-            "--tmpdir", str(state / "tmp"),
+            "--tmpdir", str(self.tmp),
         ]  # fmt: skip
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-        environment = {**os.environ, "CONTAINERS_CONF": str(self.state / "containers.conf")}
+        # TMPDIR: the import's and the build's scratch copies in the tmpfs too, not on the disk.
+        environment = {**os.environ, "CONTAINERS_CONF": str(self.state / "containers.conf"), "TMPDIR": str(self.tmp)}
         done = subprocess.run(
             [*self.command, *args], capture_output=True, text=True, timeout=timeout, env=environment, check=False
         )

@@ -91,7 +91,8 @@ class Podman:
         self.state = state
         self.tmp = state / "tmp"
         self.tmp.mkdir(exist_ok=True)
-        limit = min(16384, *(resource.getrlimit(kind)[1] for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC)))
+        hard = (resource.getrlimit(kind)[1] for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC))
+        limit = min(16384, *(value for value in hard if value != resource.RLIM_INFINITY))
         (state / "containers.conf").write_text(
             f'[containers]\ndefault_ulimits = ["nofile={limit}:{limit}", "nproc={limit}:{limit}"]\n'
             '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'

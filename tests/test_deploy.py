@@ -1,7 +1,7 @@
 """The deployment files: compose.yaml is valid for Debian's docker-compose and runs HAProxy on the very file the
 cluster tests run (deploy/haproxy.cfg); the Dockerfile installs from the lock and runs as a non-root user.
 
-No container engine runs here: the image itself is not built by the suite (README "Running a cluster")."""
+The image itself is built and run by tests/test_image.py (podman on a debootstrapped base)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,12 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached; the HTTP layer answers 503."""
 
 
+class CommitOutcomeUnknown(DatabaseUnavailable):
+    """The connection was lost while the COMMIT was on its way: the server may have committed and its answer been
+    lost. A caller must not undo what only a rolled-back transaction would leave (a capture keeps its bytes: at worst
+    bytes without a record, which fsck removes, never a record without its bytes). The HTTP layer answers 503."""
+
+
 class Connection(abc.ABC):
     """What a repository may do: run a statement inside the request's transaction.
 

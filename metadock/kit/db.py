@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import sqlalchemy.exc
 from sqlalchemy import JSON, MetaData, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
@@ -29,6 +30,7 @@ from sqlalchemy.sql.base import Executable
 
 from metadock.kit import postgres, prepared
 from metadock.kit.connection import _UNREACHABLE, Params
+from metadock.kit.connection import CommitOutcomeUnknown as CommitOutcomeUnknown
 from metadock.kit.connection import Connection as Connection  # re-exported: repositories import it here
 from metadock.kit.connection import DatabaseUnavailable as DatabaseUnavailable
 from metadock.kit.timestamps import UTCDateTime as UTCDateTime  # re-exported: tables and migrations import it here
@@ -292,8 +294,13 @@ class Database:
                 raise
             try:
                 await connection.commit()
-            except _UNREACHABLE as error:
-                raise DatabaseUnavailable("the database became unreachable before the commit") from error
+            except Exception as error:
+                # A lost connection under the COMMIT: whether the server committed is unknown (its answer may be
+                # what was lost). An error the server answered with means it did not commit: raised as it came.
+                lost = isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated
+                if isinstance(error, _UNREACHABLE) or lost:
+                    raise CommitOutcomeUnknown("the connection was lost during the commit") from error
+                raise
         finally:
             self.in_use -= 1
             try:

@@ -27,6 +27,7 @@ import httpx
 
 from tests.live import METADOCK, free_port
 from tests.processes import stop_group, wait_until_group_gone
+from tests.reliability.servers import PrivatePostgres
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 HAPROXY_CONFIG = REPOSITORY / "deploy" / "haproxy.cfg"
@@ -198,6 +199,8 @@ class Cluster:
     api_key: str  # an admin key of the cluster's tenant
     tenant_uuid: str
     database_url: str
+    postgres: PrivatePostgres  # the cluster's own server: a test may stop or kill it
+    store_url: str  # the nodes' METADOCK_STORE_URL
 
     def node(self, name: str) -> Node:
         return next(node for node in self.nodes if node.name == name)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import sqlalchemy.exc
 from sqlalchemy import JSON, MetaData, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SyncConnection
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from metadock.kit import postgres, prepared
-from metadock.kit.connection import _UNREACHABLE, Params
+from metadock.kit.connection import _UNREACHABLE, Params, connection_lost
 from metadock.kit.connection import CommitOutcomeUnknown as CommitOutcomeUnknown
 from metadock.kit.connection import Connection as Connection  # re-exported: repositories import it here
 from metadock.kit.connection import DatabaseUnavailable as DatabaseUnavailable
@@ -295,10 +294,10 @@ class Database:
             try:
                 await connection.commit()
             except Exception as error:
-                # A lost connection under the COMMIT: whether the server committed is unknown (its answer may be
-                # what was lost). An error the server answered with means it did not commit: raised as it came.
-                lost = isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated
-                if isinstance(error, _UNREACHABLE) or lost:
+                # The connection lost under the COMMIT, or ended by a shutting-down server (whose FATAL may come
+                # after the commit was made durable, in place of its answer): whether it committed is unknown. An
+                # ordinary error the server answered with (a deferred constraint) means it did not: raised as it came.
+                if connection_lost(error):
                     raise CommitOutcomeUnknown("the connection was lost during the commit") from error
                 raise
         finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy.exc
 from litestar.exceptions import HTTPException, ValidationException
 
+from metadock.kit.connection import UNREACHABLE_STATES
 from metadock.kit.db import CommitOutcomeUnknown, DatabaseUnavailable
 
 logger = logging.getLogger("metadock.errors")
@@ -89,9 +90,6 @@ def _framework_detail(status: int, exc: HTTPException) -> str:
     return str(exc.detail) if exc.detail else "The request could not be processed."
 
 
-# SQLSTATE classes of a database going away or not there yet: 08 connection exceptions, and 57P admin or crash
-# shutdown and "cannot connect now" (starting up, shutting down); not 57014, a cancelled statement.
-_UNREACHABLE_STATES = ("08", "57P")
 _SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
@@ -108,7 +106,7 @@ def database_unreachable(exc: BaseException) -> bool:
         sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
         return (
             exc.connection_invalidated
-            or (isinstance(state, str) and state.startswith(_UNREACHABLE_STATES))
+            or (isinstance(state, str) and state.startswith(UNREACHABLE_STATES))
             or (isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY_CODES)
         )
     if isinstance(exc, BaseExceptionGroup):

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from metadock.kit.client_address import parse_trusted_proxies
+
 MIB = 1024 * 1024
 # A production secret must be long enough that guessing it is hopeless (HS256 wants >= 256 bits).
 MIN_SECRET_KEY_LENGTH = 32
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_block_seconds: int = Field(default=900, ge=1)
+    # Proxies (load balancers) whose X-Forwarded-For is believed: addresses and CIDR networks, comma-separated. Empty
+    # (the default): the header is never read, the client's address is the connection's peer (kit/client_address.py).
+    trusted_proxies: str = ""
 
     # Browser origins allowed to call the API, comma-separated; empty (the default) sends no CORS header at all.
     cors_origins: str = ""
@@ -89,6 +94,10 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"METADOCK_SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters in production"
                 )
+        try:
+            parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as error:
+            raise ValueError(f"METADOCK_TRUSTED_PROXIES: {error}") from None
         if self.metadatas_default_limit > self.metadatas_max_limit:
             raise ValueError("METADOCK_METADATAS_DEFAULT_LIMIT must not exceed METADOCK_METADATAS_MAX_LIMIT")
         return self

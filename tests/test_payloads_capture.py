@@ -9,7 +9,8 @@ import datetime as dt
 import hashlib
 import re
 import shutil
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from litestar.testing import TestClient
 
 from metadock.app import create_app
-from metadock.kit.db import DatabaseUnavailable
+from metadock.kit.db import CommitOutcomeUnknown, Database, DatabaseUnavailable
 from metadock.payloads.service import PayloadService
 from metadock.payloads.store import PayloadStore, PutResult, StoreFull, StoreUnavailable
 from metadock.settings import Settings
@@ -468,3 +469,43 @@ def test_capture_on_each_store(store_client: TestClient[object], store_settings:
     meta = store_client.get(f"{PAYLOADS}/{record['id']}/meta", headers=tenant.headers()).json()["data"]
     assert meta["store"] == ("s3" if store_settings.store_url.startswith("s3://") else "file")
     assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_capture_whose_commit_answer_is_lost_keeps_its_bytes(
+    store_client: TestClient[object],
+    store_settings: Settings,
+    tenant: TenantKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection lost under the COMMIT (here the server did commit, and its answer was what got lost): the
+    record may exist, so its bytes stay. A 503 that says the outcome is unknown; never a record without its bytes."""
+    recorded: list[str] = []
+    real_record, real_transaction = PayloadService.record, Database.transaction
+
+    async def record(self: PayloadService, values: dict[str, Any]) -> Any:
+        recorded.append(values["store_key"])
+        return await real_record(self, values)
+
+    @asynccontextmanager
+    async def commits_then_loses_the_answer(self: Database) -> AsyncIterator[Any]:
+        before = len(recorded)
+        async with real_transaction(self) as connection:
+            yield connection
+        if len(recorded) > before:
+            raise CommitOutcomeUnknown("the connection was lost during the commit")
+
+    monkeypatch.setattr(PayloadService, "record", record)
+    monkeypatch.setattr(Database, "transaction", commits_then_loses_the_answer)
+    data = b"committed, answer lost"
+
+    response = store_client.post(
+        PAYLOADS, params={"flow_run_id": 1, "flow_step_id": 1}, content=data, headers=tenant.headers()
+    )
+
+    assert "may or may not have been recorded" in laravel_error(response, 503)["message"]
+    (key,) = recorded
+    assert [row["store_key"] for row in payload_rows(store_settings.database_url)] == [key]
+    assert stored_bytes(store_settings, key) == data
+    monkeypatch.undo()
+    (row,) = store_client.get(PAYLOADS, headers=tenant.headers()).json()["data"]
+    assert store_client.get(f"{PAYLOADS}/{row['id']}/download", headers=tenant.headers()).content == data

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from metadock.webhooks import signing
 from metadock.webhooks.dispatch import Dispatcher, Policy
 from metadock.webhooks.table import webhook_deliveries
 from tests.factories import PAYLOADS, TenantKeys, capture_payload, laravel_error, metadata_body, run_in_transaction
+from tests.live import free_port
 from tests.webhook_receiver import Received, Receiver, running_receiver
 
 Client = TestClient[Any]
@@ -347,3 +349,31 @@ def test_retention_drops_are_events_with_their_reason(
         (record["id"], "pruned"),
     ]
     assert events[0]["data"]["dropped"] == "1"
+
+
+def test_the_dispatcher_logs_a_database_outage_in_one_line_and_keeps_polling(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database that is down (a PostgreSQL restart) is an outage, not a fault: a warning without a traceback, and
+    the dispatcher keeps polling until the database returns."""
+
+    async def run() -> None:
+        # Nothing listens on this port: every connection is refused, as while PostgreSQL restarts.
+        database = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_size=1)
+        dispatcher = Dispatcher(database, Policy.of(settings))
+        polling = asyncio.create_task(dispatcher.run_forever(0.05))
+        try:
+            await asyncio.sleep(0.5)
+            assert not polling.done()
+        finally:
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            await dispatcher.aclose()
+            await database.dispose()
+
+    with caplog.at_level("WARNING", logger="metadock.webhooks"):
+        asyncio.run(run())
+    outages = [record for record in caplog.records if "database is unavailable" in record.getMessage()]
+    assert len(outages) >= 2, caplog.text  # tried again, and again
+    assert all(record.exc_info is None for record in caplog.records), caplog.text

@@ -17,6 +17,7 @@ from metadock.console.session import (
     session_cookie,
 )
 from metadock.context import context_of
+from metadock.kit.client_address import client_address
 from metadock.kit.errors import AppError
 from metadock.kit.principal import Role
 from metadock.kit.unit_of_work import RequestUnitOfWork
@@ -38,7 +39,7 @@ async def login_submit(request: Request[Any, Any, Any], unit: RequestUnitOfWork)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     next_url = safe_next(str(form.get("next", "")))
     context = context_of(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, context.settings.trusted_proxies)
     try:
         # Its own transaction, committed before the answer: failed attempts must count even though they fail.
         async with unit.transaction() as connection:

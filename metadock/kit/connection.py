@@ -20,8 +20,30 @@ Params = Mapping[str, Any] | None
 _UNREACHABLE = (OSError, TimeoutError, sqlalchemy.exc.TimeoutError)
 
 
+# SQLSTATE classes of a database going away or not there yet: 08 connection exceptions, and 57P admin or crash
+# shutdown and "cannot connect now" (starting up, shutting down); not 57014, a cancelled statement.
+UNREACHABLE_STATES = ("08", "57P")
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether the driver's ``error`` (as SQLAlchemy raised it) means the connection is gone: dropped, or ended by
+    a server shutting down. Either may come after the server did what was last sent, before it answered."""
+    if isinstance(error, _UNREACHABLE):
+        return True
+    if not isinstance(error, sqlalchemy.exc.DBAPIError):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    return error.connection_invalidated or (isinstance(state, str) and state.startswith(UNREACHABLE_STATES))
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached; the HTTP layer answers 503."""
+
+
+class CommitOutcomeUnknown(DatabaseUnavailable):
+    """The connection was lost while the COMMIT was on its way: the server may have committed and its answer been
+    lost. A caller must not undo what only a rolled-back transaction would leave (a capture keeps its bytes: at worst
+    bytes without a record, which fsck removes, never a record without its bytes). The HTTP layer answers 503."""
 
 
 class Connection(abc.ABC):

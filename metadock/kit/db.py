@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from metadock.kit import postgres, prepared
-from metadock.kit.connection import _UNREACHABLE, Params
+from metadock.kit.connection import _UNREACHABLE, Params, connection_lost
+from metadock.kit.connection import CommitOutcomeUnknown as CommitOutcomeUnknown
 from metadock.kit.connection import Connection as Connection  # re-exported: repositories import it here
 from metadock.kit.connection import DatabaseUnavailable as DatabaseUnavailable
 from metadock.kit.timestamps import UTCDateTime as UTCDateTime  # re-exported: tables and migrations import it here
@@ -292,8 +293,13 @@ class Database:
                 raise
             try:
                 await connection.commit()
-            except _UNREACHABLE as error:
-                raise DatabaseUnavailable("the database became unreachable before the commit") from error
+            except Exception as error:
+                # The connection lost under the COMMIT, or ended by a shutting-down server (whose FATAL may come
+                # after the commit was made durable, in place of its answer): whether it committed is unknown. An
+                # ordinary error the server answered with (a deferred constraint) means it did not: raised as it came.
+                if connection_lost(error):
+                    raise CommitOutcomeUnknown("the connection was lost during the commit") from error
+                raise
         finally:
             self.in_use -= 1
             try:

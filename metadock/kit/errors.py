@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import sqlalchemy.exc
 from litestar.exceptions import HTTPException, ValidationException
 
-from metadock.kit.db import DatabaseUnavailable
+from metadock.kit.connection import UNREACHABLE_STATES
+from metadock.kit.db import CommitOutcomeUnknown, DatabaseUnavailable
 
 logger = logging.getLogger("metadock.errors")
 
@@ -89,13 +90,10 @@ def _framework_detail(status: int, exc: HTTPException) -> str:
     return str(exc.detail) if exc.detail else "The request could not be processed."
 
 
-# SQLSTATE classes of a database going away or not there yet: 08 connection exceptions, and 57P admin or crash
-# shutdown and "cannot connect now" (starting up, shutting down); not 57014, a cancelled statement.
-_UNREACHABLE_STATES = ("08", "57P")
 _SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
-def _database_unreachable(exc: BaseException) -> bool:
+def database_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is gone for now: refused at connect (DatabaseUnavailable), a server that
     dropped the connection under a statement, is shutting down or still starting up, or a SQLite database locked by
     another writer past the busy timeout (the drivers' errors, as raised)."""
@@ -108,12 +106,12 @@ def _database_unreachable(exc: BaseException) -> bool:
         sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
         return (
             exc.connection_invalidated
-            or (isinstance(state, str) and state.startswith(_UNREACHABLE_STATES))
+            or (isinstance(state, str) and state.startswith(UNREACHABLE_STATES))
             or (isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY_CODES)
         )
     if isinstance(exc, BaseExceptionGroup):
         # Litestar groups what a dependency raised while cleaning up: a transaction whose rollback met a dead server.
-        return all(_database_unreachable(inner) for inner in exc.exceptions)
+        return all(database_unreachable(inner) for inner in exc.exceptions)
     return False
 
 
@@ -121,9 +119,13 @@ def as_app_error(exc: Exception) -> AppError:
     """Translate anything raised while serving into an :class:`AppError`, logging what a client must not see."""
     if isinstance(exc, AppError):
         return exc
-    if _database_unreachable(exc):
+    if database_unreachable(exc):
         cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
         logger.warning("database unavailable: %s", cause.__class__.__name__ if cause else "unknown")
+        if isinstance(exc, CommitOutcomeUnknown):
+            return service_unavailable(
+                "The database became unavailable during the commit: the write may or may not have been recorded."
+            )
         return service_unavailable("The database is unavailable; retry shortly.")
     if isinstance(exc, OutOfSpace):
         logger.warning("out of space: %s", exc.service)

@@ -2,13 +2,15 @@
 
 Bytes are written first and the record second, so a crash at any point leaves at worst bytes without a record
 (which ``metadock payloads fsck --repair`` removes), never a record without bytes; if the record cannot be
-committed, :class:`CaptureService` removes the bytes. The HTTP handler and any other way in (a bulk import, a
+committed, :class:`CaptureService` removes the bytes (unless the connection was lost during the COMMIT itself: the
+record may exist then, so its bytes stay). The HTTP handler and any other way in (a bulk import, a
 console upload) call the service.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from metadock.dialects.laravel.query import parse_bounded_int
-from metadock.kit.db import Connection
+from metadock.kit.db import CommitOutcomeUnknown, Connection
 from metadock.kit.errors import Violation, validation_failed
 from metadock.kit.principal import Principal
 from metadock.payloads.capture_tags import CaptureTags
@@ -26,6 +28,8 @@ from metadock.payloads.search import CaptureSearch
 from metadock.payloads.service import PayloadService
 from metadock.payloads.store import ObjectTooLarge, PayloadStore
 from metadock.payloads.tags import parse_tag_params
+
+logger = logging.getLogger("metadock.payloads")
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
@@ -163,6 +167,11 @@ class CaptureService:
                 # In this transaction (a savepoint): the entry commits with its record or not at all, and an error
                 # indexing it is logged, never the capture's (payloads/search.py).
                 await search.write(connection, record.id, received.head_within(search.head_limit))
+        except CommitOutcomeUnknown:
+            # The record may have committed (its answer lost with the connection): its bytes stay. At worst they
+            # are bytes without a record, which fsck removes; never a record without its bytes.
+            logger.warning("capture: commit outcome unknown, bytes kept under %s", received.key)
+            raise
         except BaseException:
             if received.stored:
                 await self.store.delete(received.key)

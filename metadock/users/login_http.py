@@ -10,6 +10,7 @@ from litestar.params import JSONBody
 from msgspec import UNSET
 
 from metadock.kit.authentication import PUBLIC, ROLE, principal_of
+from metadock.kit.client_address import client_address
 from metadock.kit.context import runtime_of
 from metadock.kit.errors import AppError, Violation, validation_failed
 from metadock.kit.openapi import DOCS, BodyRules, Docs, text
@@ -64,7 +65,7 @@ async def login(
     username = data.username if data.username is not UNSET else data.email
     if username is UNSET or not username:
         raise validation_failed([Violation("username", "The username field is required.")], status=422)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, runtime_of(request).settings.trusted_proxies)
     # Committed before a 401 is raised: failed attempts must count even though the request fails.
     async with unit.transaction() as connection:
         outcome = await login_service(runtime_of(request), connection).login(str(username), data.password, client)

@@ -21,6 +21,7 @@ import httpx
 import msgspec
 
 from metadock.kit.db import Database
+from metadock.kit.errors import database_unreachable
 from metadock.kit.timestamps import _laravel_text
 from metadock.settings import Settings
 from metadock.webhooks import signing, targets
@@ -120,8 +121,11 @@ class Dispatcher:
             try:
                 while await self.run_once() == BATCH:
                     pass  # more are due: no pause
-            except Exception:
-                logger.exception("webhook dispatch failed; trying again shortly")
+            except Exception as error:
+                if database_unreachable(error):  # an outage, not a fault: one line, no traceback
+                    logger.warning("webhook dispatch: the database is unavailable; trying again shortly")
+                else:
+                    logger.exception("webhook dispatch failed; trying again shortly")
             await asyncio.sleep(poll_seconds)
 
     async def _attempt(self, row: Any, subscription: Any) -> None:

@@ -1,6 +1,6 @@
 """A Metadock cluster of real processes: three ``metadock serve --workers 2`` nodes on one PostgreSQL database and
 one S3 server, behind HAProxy run with the deployment's own configuration (deploy/haproxy.cfg, its addresses set to
-this cluster's loopback ports through the environment variables the file reads).
+this cluster's loopback ports and its check intervals shortened through the environment variables the file reads).
 
 Every node runs in a process group of its own, so that a test can SIGKILL all of it (a power cut) or SIGTERM its
 supervisor only (an orchestrator's stop: the graceful drain). Each node keeps its port across restarts, as HAProxy's
@@ -27,13 +27,17 @@ import httpx
 
 from tests.live import METADOCK, free_port
 from tests.processes import stop_group, wait_until_group_gone
+from tests.reliability.servers import PrivatePostgres
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 HAPROXY_CONFIG = REPOSITORY / "deploy" / "haproxy.cfg"
-# What deploy/haproxy.cfg's checks come to: inter 500 ms (fastinter 250 ms while changing state), fall 2, rise 2.
-CHECK_INTERVAL = 0.5
+# deploy/haproxy.cfg's checks with the intervals the tests give it (compose's: 500 ms and 250 ms): every 200 ms,
+# 100 ms while a node changes state, fall 2, rise 2. Every wait for a node to leave or rejoin is that much shorter.
+CHECK_INTERVAL = 0.2
+FAST_CHECK_INTERVAL = 0.1
 FALL = 2
-# The nodes' drain: above HAProxy's ~1 s to take a node out of rotation.
+# The nodes' drain: above HAProxy's ~0.4 s to take a node out of rotation, and the time a loaded machine has taken
+# to run the node's SIGTERM handler (up to 1.6 s seen).
 DRAIN_DELAY = 2.0
 SHUTDOWN_TIMEOUT = 10
 # The database is migrated once before any node starts, as a deployment's `metadock db upgrade` step does.
@@ -145,6 +149,8 @@ class Balancer:
             "METADOCK_LB_BIND": f"127.0.0.1:{self.port}",
             "METADOCK_LB_STATS_BIND": f"127.0.0.1:{self.stats_port}",
             "METADOCK_LB_DNS": f"127.0.0.1:{free_port()}",  # the nodes are IP addresses: nothing to resolve
+            "METADOCK_LB_CHECK_INTER": f"{round(CHECK_INTERVAL * 1000)}ms",
+            "METADOCK_LB_CHECK_FASTINTER": f"{round(FAST_CHECK_INTERVAL * 1000)}ms",
             **{f"METADOCK_{node.name.upper()}": f"127.0.0.1:{node.port}" for node in self.nodes},
         }
         with self.log.open("ab") as output:
@@ -198,6 +204,8 @@ class Cluster:
     api_key: str  # an admin key of the cluster's tenant
     tenant_uuid: str
     database_url: str
+    postgres: PrivatePostgres  # the cluster's own server: a test may stop or kill it
+    store_url: str  # the nodes' METADOCK_STORE_URL
 
     def node(self, name: str) -> Node:
         return next(node for node in self.nodes if node.name == name)
@@ -207,13 +215,10 @@ class Cluster:
             base_url=base_url or self.balancer.url, headers={"Authorization": self.api_key}, timeout=timeout
         )
 
-    def stop(self) -> None:
-        """Every node told to stop at once (each drains for DRAIN_DELAY), then HAProxy."""
+    def kill(self) -> None:
+        """Every node and HAProxy SIGKILLed at once: the end of a run, where nothing waits for a drain."""
         for node in self.nodes:
-            if node.process is not None and node.process.poll() is None:
-                node.terminate()
-        for node in self.nodes:
-            node.stop()
+            node.kill()
         self.balancer.stop()
 
     def ensure_all_up(self) -> None:

@@ -31,6 +31,7 @@ class Outcome:
     node: str | None  # from the response; for a request that got none, HAProxy's log line tells (by request_id)
     request_id: str
     error: str | None = None
+    body: bytes = b""  # a failure's body (what the client was told)
 
     @property
     def failed(self) -> bool:
@@ -44,6 +45,8 @@ class Load:
     outcomes: list[Outcome] = field(default_factory=list)
     captures: dict[str, bytes] = field(default_factory=dict)  # acknowledged (201): id -> bytes
     documents: dict[str, tuple[int, Any]] = field(default_factory=dict)  # uuid -> last acknowledged (version, data)
+    # PUTs whose outcome is unknown (no answer, or a 5xx): uuid -> every (version it would make, data)
+    in_doubt: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -59,7 +62,8 @@ class Load:
         except httpx.TransportError as error:
             self.outcomes.append(Outcome(kind, started, time.monotonic(), None, node, request_id, repr(error)))
             return None, b""
-        self.outcomes.append(Outcome(kind, started, time.monotonic(), status, node, request_id))
+        kept = body[:2000] if status >= 500 else b""
+        self.outcomes.append(Outcome(kind, started, time.monotonic(), status, node, request_id, body=kept))
         return status, body
 
     async def _capture(self, worker: int) -> None:
@@ -92,6 +96,8 @@ class Load:
                 version = httpx.Response(200, content=answer).json()["version"]
                 self.documents[uuid] = (version, data)
             else:
+                if status is None or status >= 500:
+                    self.in_doubt.setdefault(uuid, []).append((version + 1, data))
                 version = await self._current(uuid)
             await asyncio.sleep(PAUSE)
 

@@ -7,8 +7,9 @@ import secrets
 
 import httpx
 
-from tests.cluster.conftest import MAX_LOGIN_FAILURES
+from tests.cluster.conftest import MAX_LOGIN_FAILURES, MAX_LOGIN_FAILURES_PER_ADDRESS
 from tests.cluster.harness import Cluster
+from tests.cluster.load import NODE_HEADER
 from tests.factories import LOGIN, PAYLOADS, USER_PASSWORD, create_user, laravel_error
 
 
@@ -64,3 +65,46 @@ def test_login_throttling_counts_failures_across_nodes(cluster: Cluster) -> None
     for node in cluster.nodes:  # blocked everywhere, even with the right password
         blocked = httpx.post(f"{node.url}{LOGIN}", json={"username": user.email, "password": USER_PASSWORD})
         assert laravel_error(blocked, 429) == {"message": "Too Many Attempts."}, node.name
+
+
+def _client_at(address: str, base_url: str) -> httpx.Client:
+    """A client connecting from ``address`` (another loopback address: a client of its own, not HAProxy's)."""
+    return httpx.Client(base_url=base_url, transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
+def test_login_throttling_behind_haproxy_counts_each_real_client_and_ignores_spoofed_addresses(
+    cluster: Cluster,
+) -> None:
+    user = create_user(cluster.database_url, cluster.tenant_uuid, f"proxied-{secrets.token_hex(4)}@example.com")
+    right = {"username": user.email, "password": USER_PASSWORD}
+    with (
+        _client_at("127.0.0.2", cluster.balancer.url) as attacker,
+        _client_at("127.0.0.3", cluster.balancer.url) as other,
+    ):
+        # Failed logins through HAProxy, each for another account (the per-user throttle stays out of it), each
+        # claiming another address: HAProxy appends the attacker's real one, which is what the nodes count.
+        failed_on = []
+        for n in range(MAX_LOGIN_FAILURES_PER_ADDRESS):
+            guess = {"username": f"nobody-{n}-{secrets.token_hex(3)}@example.com", "password": "guess"}
+            failed = attacker.post(LOGIN, json=guess, headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            assert failed.status_code == 401, failed.text
+            failed_on.append(failed.headers[NODE_HEADER])
+        assert set(failed_on) == {"node1", "node2", "node3"}  # no node alone saw them all
+        blocked_on = set()
+        for n in range(3):  # blocked on every node, whatever address it claims, the right password included
+            blocked = attacker.post(LOGIN, json=right, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            assert laravel_error(blocked, 429) == {"message": "Too Many Attempts."}
+            blocked_on.add(blocked.headers[NODE_HEADER])
+        assert blocked_on == {"node1", "node2", "node3"}
+        # Another client behind the same HAProxy is counted under its own address: not blocked.
+        served_on = set()
+        for _ in range(3):
+            login = other.post(LOGIN, json=right)
+            assert login.status_code == 200, login.text
+            served_on.add(login.headers[NODE_HEADER])
+        assert served_on == {"node1", "node2", "node3"}
+    # Straight to a node (an untrusted peer), the attacker claiming the other client's address: not believed.
+    for node in cluster.nodes:
+        with _client_at("127.0.0.2", node.url) as direct:
+            spoofed = direct.post(LOGIN, json=right, headers={"X-Forwarded-For": "127.0.0.3"})
+            assert laravel_error(spoofed, 429) == {"message": "Too Many Attempts."}, node.name

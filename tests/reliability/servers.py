@@ -138,6 +138,7 @@ class PrivatePostgres:
     data_dir: Path
     port: int
     user: str | None  # run as this OS user (root cannot run PostgreSQL)
+    fsync: bool = False  # on where a test relies on what a crash leaves (a kill -9 of the postmaster)
 
     @property
     def url(self) -> str:
@@ -163,8 +164,10 @@ class PrivatePostgres:
         )
 
     def start(self) -> None:
-        # Loopback only, no Unix socket (its default directory may not be writable), fsync off: data is disposable.
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off"
+        # Loopback only, no Unix socket (its default directory may not be writable); fsync off unless a test needs
+        # a crash to keep what was committed (data is disposable otherwise).
+        fsync = "on" if self.fsync else "off"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync={fsync}"
         log = str(self.data_dir / "log")
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", log, "-o", options, "-w", "start")
 
@@ -172,9 +175,33 @@ class PrivatePostgres:
         """``fast`` ends open sessions and shuts down cleanly; ``immediate`` is a crash, recovered at the next start."""
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
+    def kill(self) -> None:
+        """SIGKILL to the postmaster and every process it started, as a power cut would: the next start recovers
+        from the WAL (what was committed and flushed is kept, with fsync on)."""
+        postmaster = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        children = [postmaster, *_children_of(postmaster)]
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _children_of(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (from /proc: PostgreSQL's backends and auxiliary processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after its last ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
+
 
 @contextlib.contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
+def private_postgres(*, fsync: bool = False) -> Iterator[PrivatePostgres]:
     """A started cluster, removed on exit. Its directory is made under /tmp, not pytest's tmp_path: that one is
     private to root (0700), which the ``postgres`` user could not enter."""
     bin_dir = postgres_bin_dir()
@@ -191,7 +218,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     directory = Path(tempfile.mkdtemp(prefix="metadock-pg-"))
     if user is not None:
         shutil.chown(directory, user)
-    server = PrivatePostgres(bin_dir, directory / "pgdata", free_port(), user)
+    server = PrivatePostgres(bin_dir, directory / "pgdata", free_port(), user, fsync)
     try:
         server.init()
         server.start()

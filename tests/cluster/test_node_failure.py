@@ -13,6 +13,9 @@ from tests.factories import create_user
 
 # Two failed checks, a check's own time (a refused connection: none), and the stats page's polling.
 TAKEN_OUT_WITHIN = FALL * CHECK_INTERVAL + 1.0
+# How long after the last process is reaped a request may still have been sent its way: the client's clock starts
+# before HAProxy picks a server, and one run in nine saw a PUT begun 0.9 ms after that fail on node2.
+SENT_ITS_WAY = 0.05
 
 
 def test_a_node_killed_under_load_loses_no_acknowledged_write_and_rejoins(cluster: Cluster) -> None:
@@ -52,7 +55,7 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write_and_rejoins(cluste
     # that a client retries as it would with the server itself), and no surviving node's access log has it.
     survivors = [cluster.node("node1"), cluster.node("node3")]
     for failure in load.failures():
-        assert failure.started <= gone, failure  # in flight while node2 died
+        assert failure.started <= gone + SENT_ITS_WAY, failure  # in flight (or on its way) while node2 died
         assert failure.ended >= killed, failure
         if failure.node is not None:
             assert failure.node == "node2", failure

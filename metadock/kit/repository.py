@@ -42,9 +42,9 @@ class ListStatements:
 
 @dataclass(frozen=True, slots=True)
 class KeyScan:
-    """Where a list in key order reads its keys when not from its own table: ``source``, a table whose rows matching
-    ``where`` (tenant-scoped, with the list's bound parameters) are one to one the list's rows, ``key`` their keys.
-    A tag filter's own index is one (payloads/tag_repository.py): read alone, no plan can walk the tenant's rows."""
+    """Where a list reads its keys when not from its own table: ``source``, a table whose rows matching ``where``
+    (tenant-scoped, with the list's bound parameters) are one to one the list's rows, ``key`` their keys. A tag
+    filter's own index is one (payloads/tag_repository.py): from it, no plan can walk the tenant's every row."""
 
     source: FromClause
     key: ColumnElement[Any]
@@ -118,8 +118,9 @@ class TenantScopedRepository:
         return field in self.keyset_fields
 
     def _key_scan(self, query: ListQuery) -> KeyScan | None:  # noqa: ARG002
-        """The source of the keys of ``query``'s list when it is in key order (either way), if not this table; decided
-        by the query's shape alone (see :meth:`_list_statements`)."""
+        """The source of the keys of ``query``'s list, if not this table: its count reads them alone, its page too in
+        key order (either way), and joins this table to them for another order. Decided by the query's filters alone
+        (see :meth:`_list_statements`)."""
         return None
 
     def _filter_clause(self, index: int, item: Filter) -> ColumnElement[bool]:
@@ -212,15 +213,20 @@ class TenantScopedRepository:
             return statements
         order = self._order_by(query)
         primary_key = self.columns[self.tie_breaker]
-        key_scan = self._key_scan(query) if all(item.field == self.tie_breaker for item in query.order) else None
+        key_scan = self._key_scan(query)
         if key_scan is None:
             source: FromClause = self.table
             key = primary_key
             where = [self._list_scope(), *(self._filter_clause(i, item) for i, item in enumerate(query.filters))]
             key_order = order
-        else:
+        elif all(item.field == self.tie_breaker for item in query.order):  # the keys alone, in their own order
             source, key, where = key_scan.source, key_scan.key, list(key_scan.where)
             key_order = [key.desc() if any(item.descending for item in query.order) else key.asc()]
+        else:
+            # Another order: each key's row joined to it for the sort. No tenant clause on the table here (its rows
+            # are the keys'; the page below holds them to the tenant), so no plan can walk the tenant's rows.
+            source = key_scan.source.join(self.table, primary_key == key_scan.key)
+            key, where, key_order = primary_key, list(key_scan.where), order
         # An anchored page starts at its anchor's row, so only the rest of the offset is walked; the count is not.
         page_where = [*where, key >= bindparam("anchor_key", type_=BigInteger())] if anchored else where
         # Deferred join: the offset is walked over the narrow (tenant, filter, sort, id) index alone, and only the
@@ -238,7 +244,8 @@ class TenantScopedRepository:
         page = select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
         if key_scan is not None:  # keys from elsewhere: the rows read are still held to the tenant
             page = page.where(self.table.c.tenant_id == bindparam("scope_tenant_id"))
-        count = select(func.count()).select_from(source).where(*where)
+        # The count needs no order: from the keys' source alone whenever there is one.
+        count = select(func.count()).select_from(key_scan.source if key_scan else self.table).where(*where)
         cacheable = len(_LIST_SHAPES) < _MAX_LIST_SHAPES and all(
             len(item.values) <= _MAX_CACHED_VALUES for item in query.filters
         )

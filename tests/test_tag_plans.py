@@ -17,17 +17,27 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import ClauseElement, Result, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.base import Executable
 
+from metadock.app import create_app
 from metadock.kit.db import Connection
 from metadock.payloads.query import parse_list_query
 from metadock.payloads.repository import PayloadRepository
 from metadock.payloads.table import payload_metadata
 from metadock.payloads.tag_tables import payload_tags
+from metadock.settings import Settings
 from metadock.tenants.service import TenantService
-from tests.factories import TenantKeys, backdate_payload, create_tenant, payload_record_values, run_in_transaction
+from tests.factories import (
+    PAYLOADS,
+    TenantKeys,
+    backdate_payload,
+    create_tenant,
+    payload_record_values,
+    run_in_transaction,
+)
 from tests.test_payload_tags import Client, _capture, _listed
 
 RECORDS = 3_000
@@ -236,3 +246,15 @@ def test_a_tag_filter_with_other_filters_sorts_and_pages_lists_what_a_scan_would
                     for page in (1, 2, 3):
                         got = _listed(client, tenant, **params, per_page="2", page=str(page))
                         assert got == (wanted[(page - 1) * 2 : page * 2], len(wanted)), (params, page)
+
+
+def test_an_export_of_tags_alone_in_batches_lists_what_the_list_does(settings: Settings, tenant: TenantKeys) -> None:
+    """Batches of 2 (each a seek from the last one's key, read from the tags' key), either way, exact."""
+    with TestClient(create_app(settings.model_copy(update={"export_batch_size": 2}))) as client:
+        records = [_capture(client, tenant, **{"tag[order_id]": f"o{n % 3}"})["id"] for n in range(11)]
+        wanted = [rid for n, rid in enumerate(records) if n % 3 in (0, 2)]
+        for sort, expected in (("id", wanted), ("-id", wanted[::-1])):
+            params = {"filter[tag.order_id]": "o0,o2", "sort": sort}
+            response = client.get(f"{PAYLOADS}/export", params=params, headers=tenant.headers("reader"))
+            assert response.status_code == 200, response.text
+            assert [json.loads(line)["id"] for line in response.text.splitlines()] == expected, sort

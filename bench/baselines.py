@@ -206,7 +206,8 @@ async def _time_postgres(url: str, cases: Cases, budget_s: float) -> list[DbTimi
     import asyncpg  # type: ignore[import-untyped]
 
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
+    # The server's plans: its connections force generic ones (metadock/kit/db.py), which a replay must run too.
+    connection = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_generic_plan"})
     results = []
     try:
         for scenario, requests in cases.items():

@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     skipped: dict[str, str] = {}
 
     db_timings: list[baselines.DbTiming] = []
-    if not args.selected or args.selected & {"S3", "S4", "S5", "S5b"}:
+    if not args.selected or args.selected & {"S3", "S4", "S5", "S5b", "S12"}:
         log("Database limit: page + count in-process with the driver")
         runs = manifest["runs0"][:: max(1, len(manifest["runs0"]) // 200)]
         queries = {
@@ -245,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
             "S5": [[("page", str(deep_page(manifest))), ("per_page", "100")]],
             "S5b": [[("page", str(deepest_page(manifest))), ("per_page", "100")]],
         }
+        if _wanted(args, "S12"):  # the same records as S3's, found by their tag (bench/tags.py)
+            queries["S12"] = [[(f"filter[tag.{tags.TAG}]", tags.value_of(run)), ("per_page", "100")] for run in runs]
         db_timings = baselines.time_database(params.db_url, tenant["id"], queries, 2.0 if args.quick else 8.0)
         for timing in db_timings:
             each = " + ".join(f"{ms:.2f}" for ms in timing.statement_p50_ms)

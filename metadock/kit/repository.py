@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from metadock.kit.db import Connection
 from metadock.kit.keyset import Anchor, AnchorCache
@@ -37,6 +38,17 @@ _ONE_BY: dict[tuple[str, str, tuple[Any, ...]], Select[Any]] = {}
 class ListStatements:
     page: Select[Any]
     count: Select[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScan:
+    """Where a list reads its keys when not from its own table: ``source``, a table whose rows matching ``where``
+    (tenant-scoped, with the list's bound parameters) are one to one the list's rows, ``key`` their keys. A tag
+    filter's own index is one (payloads/tag_repository.py): from it, no plan can walk the tenant's every row."""
+
+    source: FromClause
+    key: ColumnElement[Any]
+    where: tuple[ColumnElement[bool], ...]
 
 
 _LIST_SHAPES: dict[tuple[Any, ...], ListStatements] = {}
@@ -104,6 +116,12 @@ class TenantScopedRepository:
         """Whether anchors may serve an equality filter on ``field`` (its values never change once a row is
         written, and its rows of a tenant commit in key order: see :attr:`keyset_fields`)."""
         return field in self.keyset_fields
+
+    def _key_scan(self, query: ListQuery) -> KeyScan | None:  # noqa: ARG002
+        """The source of the keys of ``query``'s list, if not this table: its count reads them alone, its page too in
+        key order (either way), and joins this table to them for another order. Decided by the query's filters alone
+        (see :meth:`_list_statements`)."""
+        return None
 
     def _filter_clause(self, index: int, item: Filter) -> ColumnElement[bool]:
         """The clause of the ``index``-th filter, its values as bound parameters (see :meth:`_filter_values`)."""
@@ -193,24 +211,41 @@ class TenantScopedRepository:
         statements = _LIST_SHAPES.get(shape)
         if statements is not None:
             return statements
-        where = [self._list_scope(), *(self._filter_clause(index, item) for index, item in enumerate(query.filters))]
         order = self._order_by(query)
         primary_key = self.columns[self.tie_breaker]
+        key_scan = self._key_scan(query)
+        if key_scan is None:
+            source: FromClause = self.table
+            key = primary_key
+            where = [self._list_scope(), *(self._filter_clause(i, item) for i, item in enumerate(query.filters))]
+            key_order = order
+        elif all(item.field == self.tie_breaker for item in query.order):  # the keys alone, in their own order
+            source, key, where = key_scan.source, key_scan.key, list(key_scan.where)
+            key_order = [key.desc() if any(item.descending for item in query.order) else key.asc()]
+        else:
+            # Another order: each key's row joined to it for the sort. No tenant clause on the table here (its rows
+            # are the keys'; the page below holds them to the tenant), so no plan can walk the tenant's rows.
+            source = key_scan.source.join(self.table, primary_key == key_scan.key)
+            key, where, key_order = primary_key, list(key_scan.where), order
         # An anchored page starts at its anchor's row, so only the rest of the offset is walked; the count is not.
-        page_where = [*where, primary_key >= bindparam("anchor_key", type_=BigInteger())] if anchored else where
+        page_where = [*where, key >= bindparam("anchor_key", type_=BigInteger())] if anchored else where
         # Deferred join: the offset is walked over the narrow (tenant, filter, sort, id) index alone, and only the
         # page's rows are read in full, so a deep page costs index steps, not row reads.
         page_ids = (
-            select(primary_key.label("page_id"))
+            select(key.label("page_id"))
+            .select_from(source)
             .where(*page_where)
-            .order_by(*order)
+            .order_by(*key_order)
             .limit(bindparam("page_limit", type_=Integer()))
             # 64-bit: a deep page of 100 passes 2**31 rows' offset (PostgreSQL refused an int4 parameter: a 500).
             .offset(bindparam("page_offset", type_=BigInteger()))
             .subquery()
         )
         page = select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
-        count = select(func.count()).select_from(self.table).where(*where)
+        if key_scan is not None:  # keys from elsewhere: the rows read are still held to the tenant
+            page = page.where(self.table.c.tenant_id == bindparam("scope_tenant_id"))
+        # The count needs no order: from the keys' source alone whenever there is one.
+        count = select(func.count()).select_from(key_scan.source if key_scan else self.table).where(*where)
         cacheable = len(_LIST_SHAPES) < _MAX_LIST_SHAPES and all(
             len(item.values) <= _MAX_CACHED_VALUES for item in query.filters
         )
@@ -275,16 +310,21 @@ class TenantScopedRepository:
         if cached is not None:
             return cached
         assert self.offset_generation is not None
-        primary_key = self.columns[self.tie_breaker]
-        where = [
-            self.table.c.tenant_id == bindparam("scope_tenant_id"),
-            *(self._filter_clause(index, item) for index, item in enumerate(query.filters)),
-            primary_key >= bindparam("anchor_key", type_=BigInteger()),
-        ]
+        key_scan = self._key_scan(query)
+        if key_scan is None:
+            source: FromClause = self.table
+            key = self.columns[self.tie_breaker]
+            where = [
+                self.table.c.tenant_id == bindparam("scope_tenant_id"),
+                *(self._filter_clause(index, item) for index, item in enumerate(query.filters)),
+            ]
+        else:
+            source, key, where = key_scan.source, key_scan.key, list(key_scan.where)
         walked = (
-            select(primary_key.label("walk_key"))
-            .where(*where)
-            .order_by(primary_key.asc())
+            select(key.label("walk_key"))
+            .select_from(source)
+            .where(*where, key >= bindparam("anchor_key", type_=BigInteger()))
+            .order_by(key.asc())
             .limit(bindparam("walk_span", type_=BigInteger()))
             .subquery()
         )

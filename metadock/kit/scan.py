@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.export import ScanBatch
 from metadock.kit.query import FilterOp, ListQuery
-from metadock.kit.repository import TenantScopedRepository
+from metadock.kit.repository import KeyScan, TenantScopedRepository
 
 _SCANS: dict[Hashable, Select[Any]] = {}
 _MAX_SCAN_SHAPES = 1_000
@@ -32,9 +32,13 @@ def _key_label(index: int) -> str:
     return f"scan_key_{index}"
 
 
+def _after_label(index: int) -> str:
+    return f"scan_after_{index}"
+
+
 def _after_clause(keys: list[tuple[ColumnElement[Any], bool]]) -> ColumnElement[bool]:
     """Rows strictly after the bound key ``scan_after_<n>`` values in this order."""
-    bound = [bindparam(f"scan_after_{index}", type_=column.type) for index, (column, _) in enumerate(keys)]
+    bound = [bindparam(_after_label(index), type_=column.type) for index, (column, _) in enumerate(keys)]
     if len(keys) == 1:
         column, descending = keys[0]
         return column < bound[0] if descending else column > bound[0]
@@ -99,6 +103,12 @@ class ScannedRepository(TenantScopedRepository):
         primary_key = self.columns[self.tie_breaker]
         in_key_order = keys[0][0] is primary_key
         through = bindparam("scan_through", type_=primary_key.type)
+        key_scan = self._key_scan(query) if len(keys) == 1 and in_key_order else None
+        if key_scan is not None:
+            statement = self._key_scan_statement(key_scan, keys[0][1], columns, seeking=seeking)
+            if len(_SCANS) < _MAX_SCAN_SHAPES and all(len(i.values) <= _MAX_CACHED_VALUES for i in query.filters):
+                _SCANS[shape] = statement
+            return statement
         scope = self._list_scope()
         if (
             in_key_order
@@ -126,6 +136,34 @@ class ScannedRepository(TenantScopedRepository):
         if len(_SCANS) < _MAX_SCAN_SHAPES and all(len(item.values) <= _MAX_CACHED_VALUES for item in query.filters):
             _SCANS[shape] = statement
         return statement
+
+    def _key_scan_statement(
+        self, key_scan: KeyScan, descending: bool, columns: tuple[Any, ...], *, seeking: bool
+    ) -> Select[Any]:
+        """A batch in key order whose keys come from elsewhere (a tag's range, kit/repository.py ``KeyScan``): the
+        batch's keys from there alone, then their rows by key, held to the tenant. Through this table instead,
+        PostgreSQL's generic plan read the tenant's every row up to the bound to find a tag's few (22 ms a batch for
+        100 records of 18,000, growing with the tenant)."""
+        primary_key = self.columns[self.tie_breaker]
+        key = key_scan.key
+        where = [*key_scan.where, key <= bindparam("scan_through", type_=primary_key.type)]
+        if seeking:
+            after = bindparam(_after_label(0), type_=primary_key.type)
+            where.append(key < after if descending else key > after)
+        batch = (
+            select(key.label("scan_id"))
+            .select_from(key_scan.source)
+            .where(*where)
+            .order_by(key.desc() if descending else key.asc())
+            .limit(bindparam("scan_limit", type_=Integer()))
+            .subquery()
+        )
+        return (
+            select(*(columns or (self.table,)), primary_key.label(_key_label(0)))
+            .join(batch, primary_key == batch.c.scan_id)
+            .where(self.table.c.tenant_id == bindparam("scope_tenant_id"))
+            .order_by(primary_key.desc() if descending else primary_key.asc())
+        )
 
     async def scan_bound(self) -> int | None:
         """The tenant's largest primary key now (None: no rows): where a scan that begins now ends."""

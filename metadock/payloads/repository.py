@@ -27,13 +27,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from metadock.kit.db import Connection
 from metadock.kit.export import ScanBatch
 from metadock.kit.query import Filter, ListQuery
-from metadock.kit.repository import ListStatements
+from metadock.kit.repository import KeyScan, ListStatements
 from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCDateTime, UTCIsoText
 from metadock.payloads.search import SEARCH_FILTER, fts5_query
 from metadock.payloads.search_repository import remove_search_of, search_clause
 from metadock.payloads.table import payload_counts, payload_metadata
-from metadock.payloads.tag_repository import TagRepository, remove_tags_of, tag_clause
+from metadock.payloads.tag_repository import TagRepository, remove_tags_of, tag_clause, tag_key_scan
 from metadock.payloads.tags import TAG_FILTER_PREFIX
 from metadock.webhooks import outbox
 
@@ -153,9 +153,19 @@ class PayloadRepository(ScannedRepository):
             return search_clause(self.connection.dialect_name, _c.id, bindparam(f"filter_{index}_0", type_=String()))
         if not item.field.startswith(TAG_FILTER_PREFIX):
             return super()._filter_clause(index, item)
+        return tag_clause(_c.id, *self._tag_parameters(index, item))
+
+    @staticmethod
+    def _tag_parameters(index: int, item: Filter) -> tuple[Any, list[Any]]:
         # The tag's name is a bound parameter like its values: one statement serves every tag name.
         values = [bindparam(f"filter_{index}_{n}", type_=String()) for n in range(len(item.values))]
-        return tag_clause(_c.id, bindparam(f"filter_{index}_name", type_=String()), values)
+        return bindparam(f"filter_{index}_name", type_=String()), values
+
+    def _key_scan(self, query: ListQuery) -> KeyScan | None:
+        """Tags alone: the ids come from the tags' key (tag_repository.tag_key_scan), in either id order."""
+        if not query.filters or not all(item.field.startswith(TAG_FILTER_PREFIX) for item in query.filters):
+            return None
+        return tag_key_scan([self._tag_parameters(index, item) for index, item in enumerate(query.filters)])
 
     def _filter_values(self, query: ListQuery) -> dict[str, Any]:
         values = super()._filter_values(query)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -11,12 +12,24 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from metadock.kit.client_address import parse_trusted_proxies
-
 MIB = 1024 * 1024
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A production secret must be long enough that guessing it is hopeless (HS256 wants >= 256 bits).
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
+    """``"10.0.0.5, 172.18.0.0/16, ::1"`` as networks; raises ``ValueError`` naming an entry that is neither."""
+    networks = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {entry!r}") from None
+    return tuple(networks)
 
 
 class Settings(BaseSettings):

@@ -15,25 +15,22 @@ import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # settings.py imports this module: nothing of the web framework at run time
+from metadock.settings import Network
+from metadock.settings import parse_trusted_proxies as _parse
+
+if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-UNKNOWN = "unknown"
+__all__ = ["UNKNOWN", "Network", "client_address", "parse_trusted_proxies", "resolve_client_address"]
 
 
 @functools.lru_cache(maxsize=8)
 def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
-    """``"10.0.0.5, 172.18.0.0/16, ::1"`` as networks; raises ``ValueError`` naming an entry that is neither."""
-    networks = []
-    for entry in (part.strip() for part in value.split(",")):
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {entry!r}") from None
-    return tuple(networks)
+    """The setting's networks, parsed once per value (settings.py validated it at start)."""
+    return _parse(value)
+
+
+UNKNOWN = "unknown"
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

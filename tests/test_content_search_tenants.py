@@ -36,9 +36,10 @@ from tests.factories import (
     run_in_transaction,
 )
 from tests.test_content_search import _capture, _found, _indexed, search_client, search_settings  # noqa: F401
-from tests.test_payload_partitions import fresh_postgres  # noqa: F401
+from tests.test_payload_partitions import _migrate_to, fresh_postgres  # noqa: F401
 
 Client = TestClient[object]
+run_sync = asyncio.run
 
 
 def _switch(database_url: str, tenant: TenantKeys, on: bool) -> None:
@@ -270,24 +271,30 @@ def test_the_cli_shows_and_switches_a_tenants_content_search(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_the_migration_switches_existing_tenants_on(
+def test_the_migration_switches_existing_tenants_on_and_its_downgrade_keeps_their_rows(
     backend: str, tmp_path: Any, request: pytest.FixtureRequest
 ) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else request.getfixturevalue("fresh_postgres")
+    key = (
+        "INSERT INTO api_keys (id, tenant_id, name, role, key_hash, display_prefix, created_at) "
+        "SELECT 'k-1', id, 'k', 'admin', 'h', 'p', CURRENT_TIMESTAMP FROM tenants"
+    )
 
-    async def run() -> list[Any]:
+    async def run(statements: list[str], revision: str, query: str) -> list[Any]:
         database = Database(url, pool_size=1)
         try:
-            await migrate.upgrade(database, "0012")
+            await migrate.upgrade(database, revision)
             async with database.transaction() as connection:
-                await connection.execute(
-                    text("INSERT INTO tenants (uuid, name, created_at) VALUES ('u-1', 'old', CURRENT_TIMESTAMP)")
-                )
-            await migrate.upgrade(database)
-            async with database.transaction() as connection:
-                rows = await connection.fetch_all(text("SELECT name, content_search FROM tenants"))
-                return [(row["name"], bool(row["content_search"])) for row in rows]
+                for statement in statements:
+                    await connection.execute(text(statement))
+                return [dict(row) for row in await connection.fetch_all(text(query))]
         finally:
             await database.dispose()
 
-    assert asyncio.run(run()) == [("old", True)]
+    tenant = "INSERT INTO tenants (uuid, name, created_at) VALUES ('u-1', 'old', CURRENT_TIMESTAMP)"
+    assert run_sync(run([tenant, key], "0012", "SELECT name FROM tenants")) == [{"name": "old"}]
+    rows = run_sync(run([], "head", "SELECT name, content_search FROM tenants"))
+    assert [(row["name"], bool(row["content_search"])) for row in rows] == [("old", True)]
+    # Down again: the column goes, and nothing that refers to the tenant with it (SQLite: no table copy cascading).
+    _migrate_to(url, "downgrade", "0012")
+    assert run_sync(run([], "0012", "SELECT id FROM api_keys")) == [{"id": "k-1"}]

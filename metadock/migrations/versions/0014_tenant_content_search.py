@@ -25,5 +25,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("content_search")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite's own DROP COLUMN (3.35+), not a batch copy of the table: recreating tenants with foreign keys on
+        # would cascade-delete every row that refers to a tenant (keys, users, records).
+        op.execute("ALTER TABLE tenants DROP COLUMN content_search")
+        return
+    op.drop_column("tenants", "content_search")

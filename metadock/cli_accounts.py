@@ -14,6 +14,7 @@ from metadock.api_keys.service import ApiKeyService, IssuedKey, revoke_key_in_an
 from metadock.kit.db import Connection, Database
 from metadock.kit.errors import AppError
 from metadock.kit.principal import Role
+from metadock.payloads.search import forget_tenant
 from metadock.settings import get_settings
 from metadock.tenants.service import TenantService
 from metadock.users.service import UserService
@@ -55,6 +56,37 @@ def tenants_list() -> None:
     """List tenants."""
     for tenant in in_transaction(lambda connection: TenantService(connection).list_tenants()):
         click.echo(f"{tenant.uuid}\t{tenant.name}")
+
+
+@tenants.command("content-search")
+@click.argument("tenant_uuid")
+@click.argument("state", required=False, type=click.Choice(["on", "off"]))
+def tenants_content_search(tenant_uuid: str, state: str | None) -> None:
+    """Show or switch a tenant's content search (when the deployment runs it: METADOCK_CONTENT_SEARCH=1). Off: its
+    payloads are no longer indexed, filter[search] is refused, and its index entries are removed (in batches; rerun
+    to finish if interrupted). On: payloads captured from now on are indexed."""
+    if state is None:
+        tenant = in_transaction(lambda connection: TenantService(connection).get_tenant(tenant_uuid))
+    else:
+        tenant = in_transaction(
+            lambda connection: TenantService(connection).set_content_search(tenant_uuid, state == "on")
+        )
+    deployment = "" if get_settings().content_search else " (the deployment runs without it: METADOCK_CONTENT_SEARCH)"
+    click.echo(f"Content search of tenant {tenant.name!r}: {'on' if tenant.content_search else 'off'}{deployment}.")
+    if tenant.content_search or state is None:
+        return
+
+    async def purge() -> tuple[int, bool]:
+        database = Database(get_settings().database_url)
+        try:
+            return await forget_tenant(database, tenant.id)
+        finally:
+            await database.dispose()
+
+    removed, settled = asyncio.run(purge())
+    click.echo(f"Removed {removed} index entries.")
+    if not settled:
+        click.echo("Some captures begun before the switch were still running: rerun this command to remove theirs.")
 
 
 @click.group()

@@ -23,6 +23,7 @@ _KEY_BY_HASH = (
         api_keys.c.revoked_at,
         tenants.c.id.label("tenant_id"),
         tenants.c.uuid.label("tenant_uuid"),
+        tenants.c.content_search,
     )
     .join(tenants, tenants.c.id == api_keys.c.tenant_id)
     .where(api_keys.c.key_hash == bindparam("key_hash"))

@@ -24,7 +24,14 @@ class ApiKeyResolver:
         # The lookup is by hash, so timing reveals nothing about the key; compare_digest double-checks the match.
         if row is None or row["revoked_at"] is not None or not keys.hashes_match(row["key_hash"], token):
             return None
-        return Principal(row["tenant_id"], row["tenant_uuid"], Role(row["role"]), row["id"], "api_key")
+        return Principal(
+            row["tenant_id"],
+            row["tenant_uuid"],
+            Role(row["role"]),
+            row["id"],
+            "api_key",
+            content_search=bool(row["content_search"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

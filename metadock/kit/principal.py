@@ -35,6 +35,8 @@ class Principal:
     credential_kind: str = "api_key"  # "api_key" or "jwt"
     token_id: str | None = None  # a JWT's jti, so that logout can revoke it
     token_expires_at: dt.datetime | None = None
+    # The tenant's content search switch (tenants.content_search), read with the credential: no round trip of its own.
+    content_search: bool = True
 
 
 class CredentialResolver(Protocol):

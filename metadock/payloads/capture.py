@@ -136,7 +136,7 @@ class CaptureService:
         max_bytes: int,
         retention_days: int,
         tag_extract_max_bytes: int = 0,
-        content_search_max_bytes: int = 0,  # 0: content search off
+        content_search_max_bytes: int = 0,  # 0: content search off (the deployment's switch; the tenant's: principal)
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -156,7 +156,9 @@ class CaptureService:
         """Bytes first; then the record, in a transaction begun only now, so that no database connection is held
         while a large body streams in. Store failures propagate as the store raised them (503, 507)."""
         tags = CaptureTags(params.tags, principal.tenant_id, self.tag_extract_max_bytes)
-        search = CaptureSearch(principal.tenant_id, params.content_type, self.content_search_max_bytes)
+        # The tenant's switch came with its credential (kit/principal.py): off, nothing is kept nor written.
+        search_bytes = self.content_search_max_bytes if principal.content_search else 0
+        search = CaptureSearch(principal.tenant_id, params.content_type, search_bytes)
         keep = max(tags.head_limit, search.head_limit)
         received = await self._receive(chunks, declared_length, params, principal.tenant_id, keep)
         try:

@@ -49,6 +49,12 @@ def _declared_length(request: Request[Any, Any, Any]) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
+def _content_search(request: Request[Any, Any, Any]) -> bool:
+    """``filter[search]`` is allowed: the deployment runs content search and the caller's tenant has it on (the
+    tenant's switch came with the credential); otherwise it is a filter not allowed, as any other."""
+    return context_of(request).settings.content_search and principal_of(request).content_search
+
+
 async def _service(request: Request[Any, Any, Any], unit: UnitOfWork) -> PayloadService:
     return PayloadService(await unit.connection(), principal_of(request), context_of(request).store.kind)
 
@@ -114,7 +120,7 @@ class PayloadController(Controller):
         self, request: Request[Any, Any, Any], unit: RequestUnitOfWork
     ) -> PayloadRecordList:
         params = query_pairs(request)
-        query: ListQuery = parse_list_query(params, content_search=context_of(request).settings.content_search)
+        query: ListQuery = parse_list_query(params, content_search=_content_search(request))
         service = await _service(request, unit)
         page = await service.list(query)
         urls = PageUrls(str(request.base_url).rstrip("/") + request.url.path.rstrip("/"), params)
@@ -129,7 +135,7 @@ class PayloadController(Controller):
         export_format = parse_export_format(params)
         context = context_of(request)
         # The list's grammar and allow-lists; page and per_page play no part.
-        query = parse_list_query(params, content_search=context.settings.content_search)
+        query = parse_list_query(params, content_search=_content_search(request))
         service = await _service(request, unit)
         batches = await service.export(query, context.database, context.settings.export_batch_size)
         return export_response(export_format, batches, PayloadRecord, "payload-metadata")

@@ -4,7 +4,7 @@ r"""The Patchworks (Laravel + spatie/laravel-query-builder) query language of ``
 |---|---|---|---|
 | `filter[id\|flow_run_id\|flow_step_id\|flow_log_id]` | exact; `a,b`: any of; AND | integers | non-integer: no match |
 | `filter[tag.<name>]` | exact tag value (text, compared as given); `a,b`: any of; AND | text | no match |
-| `filter[search]` | content search on only: every word in the text (payloads/search.py) | text | 400 if off |
+| `filter[search]` | search on (deployment and tenant): every word in the text (payloads/search.py) | text | 400 off |
 | `filter[...]=` (empty) | ignored, as Laravel + spatie do | | |
 | `filter[<other>]` | not allowed | | 400 |
 | `sort` | `id`, `created_at`; `-` = descending; `a,-b` = several | | 400 on another field |
@@ -40,7 +40,8 @@ PAYLOAD_QUERY = laravel.AllowedQuery(
     dynamic_name=NAME,
 )
 ALLOWED_FILTERS = PAYLOAD_QUERY.filters
-# With content search on (METADOCK_CONTENT_SEARCH=1), filter[search] is allowed too; off, it is an unknown filter.
+# With content search on (METADOCK_CONTENT_SEARCH=1 and the caller's tenant's switch), filter[search] is allowed too;
+# off, it is an unknown filter.
 SEARCH_QUERY = dataclasses.replace(PAYLOAD_QUERY, text_filter=SEARCH_FILTER, text_filter_max=MAX_QUERY_CHARS)
 
 
@@ -59,9 +60,10 @@ def documented_parameters() -> list[tuple[str, str, str]]:
     search = (
         f"filter[{SEARCH_FILTER}]",
         "string",
-        "Content search, when the server runs with `METADOCK_CONTENT_SEARCH=1` (otherwise 400, not an allowed "
-        "filter): payloads whose text contains every word, in any order, case-insensitively; a word is a run of "
-        "letters and digits, no operators. Only JSON, XML, CSV and text payloads up to the server's size limit "
+        "Content search, when the server runs with `METADOCK_CONTENT_SEARCH=1` and the caller's tenant has it on "
+        "(otherwise 400, not an allowed filter): payloads whose text contains every word, in any order, "
+        "case-insensitively; a word is a run of letters and digits, no operators. Only JSON, XML, CSV and text "
+        "payloads up to the server's size limit "
         f"are indexed. At most {MAX_QUERY_CHARS} characters.",
     )
     documented = laravel.documented_parameters(PAYLOAD_QUERY)

@@ -18,17 +18,33 @@ written in the capture's transaction, after the record's insert (atomic with the
 and a record whose transaction commits has its entry), and an indexing error undoes only the entry (a savepoint on
 PostgreSQL; SQLite's statement atomicity) and is logged, never failing the capture. They are removed with the
 record's bytes (expiry, fsck) or the record itself (delete, record retention, a dropped partition).
+
+Per tenant: ``METADOCK_CONTENT_SEARCH`` is the deployment's master switch; each tenant has its own
+(``tenants.content_search``, on unless an operator switched it off: ``metadock tenants content-search <uuid> off``).
+The tenant's switch is read with the caller's credential (``kit/principal.py``), so a capture pays no round trip for
+it. A tenant with search off gets no entries and its ``filter[search]`` is a filter not allowed (400), as with the
+deployment's switch off. Switching a tenant off removes its entries (:func:`forget_tenant`): after the switch
+commits, no entry is written any more (the entry's insert reads the tenant's switch in the same statement), the
+purge waits for the captures already past that read (PostgreSQL: every transaction running when the switch
+committed; SQLite: none, one writer at a time) and then deletes the tenant's entries in short batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Sequence
 from typing import Final
 
-from metadock.kit.db import Connection
-from metadock.payloads.search_repository import add_search_entry
+from metadock.kit.db import Connection, Database
+from metadock.payloads.search_repository import (
+    add_search_entry,
+    finished_since,
+    remove_search_of_tenant,
+    transactions_in_progress,
+)
 from metadock.payloads.tags import media_type_essence
 
 SEARCH_FILTER: Final = "search"  # filter[search] on the list and the export
@@ -77,3 +93,28 @@ class CaptureSearch:
         except Exception:
             # Only the entry was undone: the record commits unindexed (a search will not find it).
             log.warning("content search: payload %s not indexed", payload_id, exc_info=True)
+
+
+async def forget_tenant(
+    database: Database, tenant_id: int, *, batch_size: int = 500, wait_seconds: float = 60.0
+) -> tuple[int, bool]:
+    """Remove the index entries of a tenant whose content search was switched off (committed before this runs), in
+    batches of ``batch_size``, each its own transaction. Returns (entries removed, whether every capture that read
+    the switch as on had ended within ``wait_seconds``; if not, rerunning this later removes what they added)."""
+    async with database.transaction() as connection:
+        running = await transactions_in_progress(connection)
+    deadline = time.monotonic() + wait_seconds
+    settled = False
+    while True:
+        async with database.transaction() as connection:
+            settled = await finished_since(connection, running)
+        if settled or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    removed = 0
+    while True:
+        async with database.transaction() as connection:
+            batch = await remove_search_of_tenant(connection, tenant_id, batch_size)
+        removed += batch
+        if batch < batch_size:
+            return removed, settled

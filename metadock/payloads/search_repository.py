@@ -19,10 +19,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Integer, bindparam, column, func, literal_column, select, table, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from metadock.kit.db import Connection
+from metadock.tenants.table import tenants
 
 TABLE: Final = "payload_search"
 _SAVEPOINT: Final = "payload_search_entry"
@@ -31,16 +44,28 @@ _SAVEPOINT: Final = "payload_search_entry"
 _fts = table(TABLE, column("rowid", BigInteger()), column("tenant_id", Integer()), column("body"))
 _pg = table(TABLE, column("payload_id", BigInteger()), column("tenant_id", Integer()), column("document", TSVECTOR()))
 
-_INSERT = {
-    "sqlite": _fts.insert().values(
-        rowid=bindparam("payload_id"), tenant_id=bindparam("tenant_id"), body=bindparam("body")
-    ),
-    "postgresql": _pg.insert().values(
-        payload_id=bindparam("payload_id"),
-        tenant_id=bindparam("tenant_id"),
-        document=func.strip(func.to_tsvector(literal_column("'simple'::regconfig"), bindparam("body"))),
-    ),
-}
+
+def _entry_insert(dialect: str) -> Any:
+    """The entry, only if the tenant still has content search on when the statement runs: the principal's switch was
+    read when the request authenticated, maybe minutes before a large body finished streaming, and a tenant switched
+    off since must not get entries after its purge began (:func:`remove_search_of_tenant`). Same statement, no round
+    trip of its own (a primary key read of the tenant's row)."""
+    tenant = tenants.c.id.label("tenant_id")
+    body: Any
+    if dialect == "sqlite":
+        target, key, body = _fts, "rowid", bindparam("body", type_=String())
+        columns = ["rowid", "tenant_id", "body"]
+    else:
+        target, key = _pg, "payload_id"
+        body = func.strip(func.to_tsvector(literal_column("'simple'::regconfig"), bindparam("body", type_=String())))
+        columns = ["payload_id", "tenant_id", "document"]
+    values = select(bindparam("payload_id", type_=BigInteger()).label(key), tenant, body).where(
+        tenants.c.id == bindparam("tenant_id"), tenants.c.content_search.is_(true())
+    )
+    return target.insert().from_select(columns, values)
+
+
+_INSERT = {dialect: _entry_insert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _key(dialect: str) -> Any:
@@ -48,7 +73,8 @@ def _key(dialect: str) -> Any:
 
 
 async def add_search_entry(connection: Connection, tenant_id: int, payload_id: int, body: str) -> None:
-    """Index ``body`` as the record's text. An error (say, PostgreSQL's limit of 1 MB of tsvector) undoes this entry
+    """Index ``body`` as the record's text, unless the tenant's content search was switched off meanwhile. An error
+    (say, PostgreSQL's limit of 1 MB of tsvector) undoes this entry
     alone and is raised for the caller to log, the record's transaction going on: on PostgreSQL, where an error
     aborts the whole transaction, through a savepoint; on SQLite a failed statement undoes only itself already (and
     a SAVEPOINT there, not a write, would make the connection restart the transaction as a writer, kit/db.py)."""
@@ -95,3 +121,28 @@ async def remove_search_between(connection: Connection, first_id: int, end_id: i
     key = _key(connection.dialect_name)
     some = select(key).where(key >= first_id, key < end_id).order_by(key).limit(records).scalar_subquery()
     return await connection.write(key.table.delete().where(key.in_(some)))
+
+
+async def remove_search_of_tenant(connection: Connection, tenant_id: int, records: int) -> int:
+    """At most ``records`` entries of the tenant (its content search switched off), in short batches as retention
+    removes them. Returns how many went (0: none are left)."""
+    key = _key(connection.dialect_name)
+    some = select(key).where(key.table.c.tenant_id == tenant_id).limit(records).scalar_subquery()
+    return await connection.write(key.table.delete().where(key.in_(some)))
+
+
+async def transactions_in_progress(connection: Connection) -> Any:
+    """PostgreSQL: a snapshot of the transactions running now (``pg_current_snapshot()``); SQLite: None (one writer
+    at a time: a write transaction begun after a commit sees it)."""
+    if connection.dialect_name == "sqlite":
+        return None
+    # An xid8 (64 bits: epoch and xid) fits a bigint.
+    return int(await connection.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")))
+
+
+async def finished_since(connection: Connection, snapshot_xmax: Any) -> bool:
+    """Every transaction that was running at ``snapshot_xmax``'s snapshot has ended (committed or not)."""
+    if snapshot_xmax is None:
+        return True
+    oldest = "pg_snapshot_xmin(pg_current_snapshot())"
+    return bool(await connection.scalar(text(f"SELECT {oldest}::text::bigint >= :xmax"), {"xmax": snapshot_xmax}))

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from metadock.kit.db import Connection
 from metadock.kit.repository import KeyScan, TenantScopedRepository
 from metadock.payloads.tag_tables import payload_tags, tag_rules
-from metadock.payloads.tags import Rule, parse_pointer
+from metadock.payloads.tags import Rule, parse_rule
 
 _t = payload_tags.c
 _r = tag_rules.c
@@ -90,7 +90,7 @@ class TagRepository:
 
     async def rules(self) -> tuple[Rule, ...]:
         rows = await self.connection.fetch_all(_RULES_OF, {"tenant_id": self.tenant_id})
-        return tuple(Rule(row["name"], row["content_type"], parse_pointer(row["pointer"])) for row in rows)
+        return tuple(parse_rule(row["name"], row["content_type"], row["pointer"]) for row in rows)
 
 
 async def remove_tags_of(connection: Connection, record_ids: Iterable[int]) -> None:

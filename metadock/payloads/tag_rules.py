@@ -12,7 +12,8 @@ from metadock.kit.db import Connection
 from metadock.kit.errors import Violation, not_found, validation_failed
 from metadock.payloads.tag_repository import TagRuleRepository
 from metadock.payloads.tag_tables import MAX_NAME, MAX_POINTER
-from metadock.payloads.tags import MAX_RULES, NAME, RULES, PointerError, parse_pointer
+from metadock.payloads.tags import MAX_RULES, NAME, RULES, PointerError, parse_rule
+from metadock.payloads.xml_paths import XmlPathError
 
 _TOKEN: Final = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
 _ESSENCE: Final = re.compile(rf"{_TOKEN}/{_TOKEN}")  # a media type without parameters
@@ -31,9 +32,12 @@ def _validated(name: str, content_type: str, pointer: str) -> tuple[str, str, st
         violations.append(Violation("pointer", "The pointer field must not contain NUL characters."))
     else:
         try:
-            parse_pointer(pointer)
+            parse_rule(name, essence, pointer)
         except PointerError as error:
             violations.append(Violation("pointer", f"The pointer field must be a JSON pointer (RFC 6901). {error}"))
+        except XmlPathError as error:
+            message = "For an XML content type, the pointer field must be an element path (/order/id, /order/@id)."
+            violations.append(Violation("pointer", f"{message} {error}"))
     if violations:
         raise validation_failed(violations, status=422)
     return name, essence, pointer

@@ -22,9 +22,18 @@ from metadock.payloads.tags import NAME
 class TagRuleCreate(msgspec.Struct, kw_only=True):
     name: str  # the tag's name: [a-z0-9_]{1,40}
     content_type: str  # the payloads it applies to, by media type (parameters ignored at capture): application/json
-    pointer: str  # an RFC 6901 JSON pointer into the payload: /order/id
+    # An RFC 6901 JSON pointer into the payload (/order/id); for an XML content type (application/xml, text/xml,
+    # +xml) an element path from the root, optionally ending in an attribute (/order/id, /order/@id; xml_paths.py).
+    pointer: str
 
 
+POINTER_DESCRIPTION = (
+    "Where the tag's value is in the payload. For a JSON content type, an RFC 6901 JSON pointer (`/order/id`, "
+    "`/order/lines/0/sku`). For an XML content type (`application/xml`, `text/xml` or a `+xml` type), an element "
+    "path from the root element, optionally ending in an attribute: `/order/id`, `/order/@id` (no predicates, "
+    "wildcards or `//`; namespaces ignored, names compared by their local part; the first matching element's "
+    "text). A payload that does not parse, or an XML one with a DTD, gets no extracted tags and is stored as always."
+)
 _TOKEN = "[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # noqa: S105 - RFC 9110's "token", not a secret
 # What TagRuleService validates, so that a schema-valid body is never refused.
 BODY_RULES = {
@@ -32,7 +41,12 @@ BODY_RULES = {
         {
             "name": Schema(type=OpenAPIType.STRING, pattern=f"^{NAME.pattern}$"),
             "content_type": Schema(type=OpenAPIType.STRING, pattern=f"^{_TOKEN}/{_TOKEN}$", max_length=255),
-            "pointer": Schema(type=OpenAPIType.STRING, pattern="^(/([^~\\u0000]|~[01])*)*$", max_length=MAX_POINTER),
+            "pointer": Schema(
+                type=OpenAPIType.STRING,
+                pattern="^(/([^~\\u0000]|~[01])*)*$",
+                max_length=MAX_POINTER,
+                description=POINTER_DESCRIPTION,
+            ),
         }
     )
 }
@@ -77,7 +91,7 @@ class TagRuleController(Controller):
     @post(
         "/",
         status_code=HTTP_201_CREATED,
-        summary="Create a tag rule (a JSON pointer whose value becomes a tag at capture)",
+        summary="Create a tag rule (a JSON pointer, or an XML element path, whose value becomes a tag at capture)",
         opt={DOCS: Docs("createTagRule", errors=BODY_ERRORS)},
     )
     async def create_rule(

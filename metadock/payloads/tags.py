@@ -1,5 +1,6 @@
 """Business keys (tags) of a capture: given as ``tag[<name>]=<value>`` query parameters, extracted from the payload by
-the tenant's rules (RFC 6901 JSON pointers), and the request's trace id when tracing is on.
+the tenant's rules (RFC 6901 JSON pointers; element paths for XML, ``payloads/xml_paths.py``), and the request's
+trace id when tracing is on.
 
 Extraction reads only what the capture already streams: the first :attr:`CaptureTags.head_limit` bytes are kept in
 memory (the chunks themselves, no copy) while the store writes them, and a payload that fit is parsed once, after
@@ -22,6 +23,7 @@ import msgspec
 
 from metadock.kit.errors import Violation
 from metadock.payloads.tag_tables import MAX_NAME, MAX_VALUE
+from metadock.payloads.xml_paths import XmlPath, extract_xml, is_xml_type, parse_xml_path
 
 MAX_TAGS: Final = 16  # given by the client on one capture
 MAX_RULES: Final = 16  # per tenant
@@ -113,7 +115,16 @@ def parse_tag_params(params: Iterable[tuple[str, str]], violations: list[Violati
 class Rule:
     name: str
     content_type: str
-    pointer: tuple[str, ...]
+    pointer: tuple[str, ...]  # a JSON rule's
+    xml: XmlPath | None = None  # an XML rule's (its content type is XML)
+
+
+def parse_rule(name: str, content_type: str, pointer: str) -> Rule:
+    """A rule as stored: ``pointer`` is an element path when ``content_type`` is XML, a JSON pointer otherwise.
+    Raises :class:`PointerError` or ``XmlPathError``."""
+    if is_xml_type(content_type):
+        return Rule(name, content_type, (), parse_xml_path(pointer))
+    return Rule(name, content_type, parse_pointer(pointer))
 
 
 def media_type_essence(content_type: str) -> str:
@@ -122,11 +133,13 @@ def media_type_essence(content_type: str) -> str:
 
 def extract(rules: Sequence[Rule], content_type: str, head: Sequence[bytes]) -> dict[str, str]:
     """The tags ``rules`` find in a whole payload ``head`` of ``content_type``; empty when none applies or the
-    payload is not JSON."""
+    payload is not JSON (not XML, for an XML type)."""
     essence = media_type_essence(content_type)
     applicable = [rule for rule in rules if rule.content_type == essence]
     if not applicable:
         return {}
+    if is_xml_type(essence):
+        return extract_xml([(rule.name, rule.xml) for rule in applicable if rule.xml is not None], head)
     try:
         document = msgspec.json.decode(b"".join(head))
     except msgspec.DecodeError:

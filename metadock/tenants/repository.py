@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from metadock.kit.db import Connection
 from metadock.tenants.table import tenants
@@ -31,3 +31,6 @@ class TenantRepository:
 
     async def list_all(self) -> list[Any]:
         return await self.connection.fetch_all(select(tenants).order_by(tenants.c.id))
+
+    async def set_content_search(self, tenant_id: int, on: bool) -> None:
+        await self.connection.write(update(tenants).where(tenants.c.id == tenant_id).values(content_search=on))

@@ -86,6 +86,7 @@ class CredentialRepository:
                 _u.token_generation,
                 _u.tenant_id,
                 tenants.c.uuid.label("tenant_uuid"),
+                tenants.c.content_search,
                 revoked.label("revoked"),
             )
             .join(tenants, tenants.c.id == _u.tenant_id)

@@ -198,6 +198,7 @@ class JwtResolver:
             "jwt",
             token_id=claims.token_id,
             token_expires_at=claims.expires_at,
+            content_search=bool(row["content_search"]),
         )
 
 

@@ -23,6 +23,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import update
 
+from bench.pg_round_trips import counting_round_trips
 from metadock.api_keys.keys import hash_key
 from metadock.api_keys.repository import credential_query, find_credential_in_any_tenant
 from metadock.app import create_app
@@ -48,7 +49,6 @@ from tests.factories import (
     metadata_body,
     revoke_key,
 )
-from tests.pg_round_trips import counting_round_trips
 
 Row = dict[str, Any]
 

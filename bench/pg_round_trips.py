@@ -1,7 +1,8 @@
 """Round trips to PostgreSQL, counted on the wire: a TCP proxy in front of the server that reads the client's side of
 the protocol and counts the messages after which a client waits for the server (``Sync`` closing an extended-protocol
 exchange, a simple ``Query``). Each is one round trip, whatever sent it (asyncpg's prepared statements, SQLAlchemy's
-path, ``BEGIN`` and ``COMMIT``). Used by tests/test_read_ahead.py and bench/round_trips.py.
+path, ``BEGIN`` and ``COMMIT``). Used by tests/test_read_ahead.py and bench/round_trips.py (kept in bench/, so
+that the bench's ``--code`` may name older code, whose tests/ lack it).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ async def _app_run(url: str, data_dir: str, work: Any) -> Any:
 
 
 async def _call(app: Any, case: Case) -> tuple[int, bytes]:
-    """bench/inprocess.py's call, whose client then waits (a streamed download listens for a disconnect)."""
+    """bench/inprocess.py's call, with the server's pathsend extension (S8 as granian serves it)."""
     from bench.inprocess import CAPTURE_BODY, _scope
 
     sent: list[dict[str, Any]] = []
@@ -73,7 +73,9 @@ async def _call(app: Any, case: Case) -> tuple[int, bytes]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await app(_scope(*case), receive, send)
+    scope = _scope(*case)
+    scope["extensions"] = {"http.response.pathsend": {}}  # as granian serves: it sends a file store's bytes itself
+    await app(scope, receive, send)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 

@@ -8,9 +8,12 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 
 from metadock.api_keys.table import api_keys
 from metadock.kit.db import Connection
+from metadock.kit.read_ahead import CredentialQuery
 from metadock.kit.repository import TenantScopedRepository
 from metadock.tenants.table import tenants
 
@@ -30,8 +33,18 @@ _KEY_BY_HASH = (
 )
 
 
-async def find_credential_in_any_tenant(connection: Connection, key_hash: str) -> Any | None:
+def _usable_tenant(credential: CTE) -> ColumnElement[Any]:
+    """The tenant a read fetched with the key may be scoped to: none for a revoked key."""
+    return select(credential.c.tenant_id).where(credential.c.revoked_at.is_(None)).scalar_subquery()
+
+
+def credential_query(key_hash: str) -> CredentialQuery:
     """The key with this hash, whichever tenant it belongs to, with its tenant: authentication's lookup."""
+    return CredentialQuery(_KEY_BY_HASH, {"key_hash": key_hash}, _usable_tenant)
+
+
+async def find_credential_in_any_tenant(connection: Connection, key_hash: str) -> Any | None:
+    """:func:`credential_query`, run alone."""
     return await connection.fetch_one(_KEY_BY_HASH, {"key_hash": key_hash})
 
 

@@ -4,34 +4,41 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from metadock.api_keys import keys
-from metadock.api_keys.repository import ApiKeyRepository, find_credential_in_any_tenant, revoke_in_any_tenant
+from metadock.api_keys.repository import ApiKeyRepository, credential_query, revoke_in_any_tenant
 from metadock.kit.db import Connection
 from metadock.kit.errors import not_found
 from metadock.kit.ids import is_generated_id
-from metadock.kit.principal import Principal, Role
+from metadock.kit.principal import CredentialLookup, Principal, Role
 
 
 class ApiKeyResolver:
     def recognizes(self, token: str) -> bool:
         return keys.looks_like_key(token)
 
+    def lookup(self, token: str) -> CredentialLookup:
+        def principal(row: Mapping[str, Any] | None) -> Principal | None:
+            # The lookup is by hash, so timing reveals nothing about the key; compare_digest double-checks the match.
+            if row is None or row["revoked_at"] is not None or not keys.hashes_match(row["key_hash"], token):
+                return None
+            return Principal(
+                row["tenant_id"],
+                row["tenant_uuid"],
+                Role(row["role"]),
+                row["id"],
+                "api_key",
+                content_search=bool(row["content_search"]),
+            )
+
+        return CredentialLookup(credential_query(keys.hash_key(token)), principal)
+
     async def resolve(self, token: str, connection: Connection) -> Principal | None:
-        row = await find_credential_in_any_tenant(connection, keys.hash_key(token))
-        # The lookup is by hash, so timing reveals nothing about the key; compare_digest double-checks the match.
-        if row is None or row["revoked_at"] is not None or not keys.hashes_match(row["key_hash"], token):
-            return None
-        return Principal(
-            row["tenant_id"],
-            row["tenant_uuid"],
-            Role(row["role"]),
-            row["id"],
-            "api_key",
-            content_search=bool(row["content_search"]),
-        )
+        lookup = self.lookup(token)
+        return lookup.principal(await connection.fetch_one(lookup.query.statement, lookup.query.parameters))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """Default-deny authentication: every route not marked public needs a credential, and its least role.
 
 The credential kinds are the resources' (API keys, login JWTs): each registers a :class:`CredentialResolver` in the
-runtime context. The lookup is the request's first read, in the request's unit of work (see ``unit_of_work``).
+runtime context. The lookup is the request's first read, in the request's unit of work (see ``unit_of_work``). A read
+route may declare the first read its handler makes (:data:`~metadock.kit.read_ahead.READ_AHEAD`): where a statement
+is a round trip, the lookup and that read are then one statement (``kit/read_ahead.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from metadock.kit.context import runtime_of
 from metadock.kit.db import Connection
 from metadock.kit.errors import forbidden, unauthenticated
-from metadock.kit.principal import CredentialResolver, Principal, Role
+from metadock.kit.principal import CredentialLookup, CredentialResolver, Principal, Role
+from metadock.kit.read_ahead import READ_AHEAD, TENANT_PARAMETER, Answer, ScopedRead, fused, fused_parameters
 from metadock.kit.unit_of_work import UnitOfWork, continues_authentication
 
 PUBLIC: Final = "public"  # route opt: no credential needed
@@ -37,18 +40,39 @@ def credential_from_header(header: str | None) -> str | None:
 
 
 async def authenticate(
-    header: str | None, connection: Connection, resolvers: Sequence[CredentialResolver]
+    header: str | None,
+    connection: Connection,
+    resolvers: Sequence[CredentialResolver],
+    read_ahead: ScopedRead | None = None,
 ) -> Principal:
+    """The caller's principal, or 401. With ``read_ahead`` (the handler's first read), on a connection where that
+    pays, the credential's lookup and the read are one statement, and the connection keeps the read's answer."""
     token = credential_from_header(header)
     if token is None:
         raise unauthenticated()
     for resolver in resolvers:
         if resolver.recognizes(token):
-            principal = await resolver.resolve(token, connection)
+            lookup = resolver.lookup(token) if read_ahead is not None and connection.reads_ahead else None
+            if lookup is not None and read_ahead is not None:
+                principal = await _resolve_reading_ahead(connection, lookup, read_ahead)
+            else:
+                principal = await resolver.resolve(token, connection)
             if principal is not None:
                 return principal
             break
     raise unauthenticated("The credential is invalid or revoked.")
+
+
+async def _resolve_reading_ahead(
+    connection: Connection, lookup: CredentialLookup, read: ScopedRead
+) -> Principal | None:
+    statement = fused(lookup.query, read)
+    row = await connection.fetch_one(statement.statement, fused_parameters(lookup.query, read))
+    credential, record = statement.split(row)
+    principal = lookup.principal(credential)
+    if principal is not None:  # the read as its repository will run it: scoped to the principal's tenant
+        connection.remember(Answer(read.statement, {**read.parameters, TENANT_PARAMETER: principal.tenant_id}, record))
+    return principal
 
 
 def required_role(handler: BaseRouteHandler, method: str) -> Role:
@@ -70,14 +94,19 @@ class _AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         method: str = connection.scope["method"]  # type: ignore[typeddict-item]
         handler = connection.route_handler
         unit = UnitOfWork.of(connection.scope, runtime.database)
+        continues = continues_authentication(handler, method)
+        # The handler's first read, fetched with the credential: only worth it if the handler goes on in this
+        # transaction (its connection keeps the answer).
+        declared = handler.opt.get(READ_AHEAD) if continues else None
+        read_ahead: ScopedRead | None = declared(connection.path_params) if declared is not None else None
         principal = await authenticate(
-            connection.headers.get("authorization"), await unit.connection(), runtime.resolvers
+            connection.headers.get("authorization"), await unit.connection(), runtime.resolvers, read_ahead
         )
         # Authorization here rather than in a route guard: Litestar copies the handler for every guard call, a
         # cost on every request, and the role is known right now.
         if not principal.role.allows(required_role(handler, method)):
             raise forbidden()
-        if not continues_authentication(handler, method):
+        if not continues:
             await unit.commit()
         return AuthenticationResult(user=principal, auth=None)
 

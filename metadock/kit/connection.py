@@ -13,6 +13,7 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.sql.base import Executable
 
 from metadock.kit import prepared
+from metadock.kit.read_ahead import Answer
 
 Params = Mapping[str, Any] | None
 
@@ -56,10 +57,26 @@ class Connection(abc.ABC):
     """
 
     __slots__ = ()
+    # An answer read ahead with the credential (``kit/read_ahead.py``), served to the next statement if it is that
+    # read, dropped by any other. Connections that keep one have a slot of this name; others keep none.
+    _answer: Answer | None = None
+    # Whether authentication should fuse a declared read with the credential's lookup on this connection.
+    reads_ahead: bool = False
 
     @property
     @abc.abstractmethod
     def dialect_name(self) -> str: ...
+
+    def remember(self, answer: Answer) -> None:
+        """Keep ``answer`` for the next statement (see ``kit/read_ahead.py``)."""
+        self._answer = answer  # type: ignore[misc]  # in the slot the connections that read ahead have
+
+    def _take_answer(self) -> Answer:
+        """The answer read ahead (there is one), dropped: it serves the next statement or none."""
+        answer = self._answer
+        assert answer is not None
+        self._answer = None  # type: ignore[misc]  # only a connection with the slot holds one (remember)
+        return answer
 
     @abc.abstractmethod
     async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]: ...
@@ -76,6 +93,10 @@ class Connection(abc.ABC):
 
     async def fetch_one(self, statement: Executable, parameters: Params = None) -> Mapping[str, Any] | None:
         """The first row, or None; a write with RETURNING runs to its end all the same."""
+        if self._answer is not None:
+            answer = self._take_answer()
+            if answer.answers(statement, parameters):
+                return answer.row
         if (plan := self._plan(statement, parameters)) is not None:
             rows, _ = await self._run_plan(plan, parameters, first_only=True)
             return plan.mapping(rows[0]) if rows else None
@@ -85,6 +106,8 @@ class Connection(abc.ABC):
         return cast("Mapping[str, Any] | None", result.mappings().first())
 
     async def fetch_all(self, statement: Executable, parameters: Params = None) -> list[Mapping[str, Any]]:
+        if self._answer is not None:
+            self._take_answer()
         if (plan := self._plan(statement, parameters)) is not None:
             rows, _ = await self._run_plan(plan, parameters, first_only=False)
             return [plan.mapping(row) for row in rows]
@@ -95,6 +118,8 @@ class Connection(abc.ABC):
 
     async def scalar(self, statement: Executable, parameters: Params = None) -> Any:
         """The first column of the first row, or None if there is no row."""
+        if self._answer is not None:
+            self._take_answer()
         if (plan := self._plan(statement, parameters)) is not None:
             rows, _ = await self._run_plan(plan, parameters, first_only=True)
             return plan.first_value(rows[0]) if rows else None
@@ -102,6 +127,8 @@ class Connection(abc.ABC):
 
     async def scalars(self, statement: Executable, parameters: Params = None) -> list[Any]:
         """The first column of every row."""
+        if self._answer is not None:
+            self._take_answer()
         if (plan := self._plan(statement, parameters)) is not None:
             rows, _ = await self._run_plan(plan, parameters, first_only=False)
             return [plan.first_value(row) for row in rows]
@@ -109,6 +136,8 @@ class Connection(abc.ABC):
 
     async def write(self, statement: Executable, parameters: Params = None) -> int:
         """Run a write without RETURNING; the number of rows it matched."""
+        if self._answer is not None:
+            self._take_answer()
         if (plan := self._plan(statement, parameters)) is not None:
             return (await self._run_plan(plan, parameters, first_only=False))[1]
         return int(getattr(await self.execute(statement, parameters), "rowcount", 0))

@@ -60,9 +60,10 @@ class _SqliteConnection(Connection):
     committed. Decisions taken on the reads are guarded by the writes themselves (``WHERE version = ?``, unique
     constraints), on both databases."""
 
-    __slots__ = ("_connection", "_has_read", "_has_written", "_plans")
+    __slots__ = ("_answer", "_connection", "_has_read", "_has_written", "_plans")
 
     def __init__(self, connection: SyncConnection, plans: prepared.PlanCache) -> None:
+        self._answer = None
         self._connection = connection
         self._plans = plans
         self._has_read = False
@@ -86,6 +87,7 @@ class _SqliteConnection(Connection):
         self._has_written = True
 
     async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
+        self._answer = None
         self._before(statement)
         return self._connection.execute(statement, parameters)
 

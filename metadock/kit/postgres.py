@@ -81,9 +81,11 @@ class KeptConnections:
 class PostgresConnection(Connection):
     """A pooled connection for one transaction: plans on the driver, everything else on SQLAlchemy's path."""
 
-    __slots__ = ("_adapter", "_connection", "_driver", "_plans")
+    __slots__ = ("_adapter", "_answer", "_connection", "_driver", "_plans")
+    reads_ahead = True  # a statement is a round trip: the credential and a first read are fused (kit/read_ahead.py)
 
     def __init__(self, connection: AsyncConnection, plans: prepared.PlanCache) -> None:
+        self._answer = None
         self._connection = connection
         self._plans = plans
         pooled: Any = connection.sync_connection.connection  # type: ignore[union-attr]  # just checked out: no I/O
@@ -106,6 +108,7 @@ class PostgresConnection(Connection):
         )
 
     async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
+        self._answer = None
         return await self._connection.execute(statement, parameters)
 
     def _plan(self, statement: Executable, parameters: Params) -> prepared.Plan | None:

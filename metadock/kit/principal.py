@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from metadock.kit.db import Connection
+from metadock.kit.read_ahead import CredentialQuery
 
 
 class Role(enum.StrEnum):
@@ -39,9 +41,22 @@ class Principal:
     content_search: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialLookup:
+    """A credential found by one statement (``query``, which a read can be fused with: ``kit/read_ahead.py``), and
+    ``principal``: whom its row (None: no row) stands for, or None for a credential that is not accepted."""
+
+    query: CredentialQuery
+    principal: Callable[[Mapping[str, Any] | None], Principal | None]
+
+
 class CredentialResolver(Protocol):
     """One kind of credential (an API key, a login JWT): the first resolver that recognises a token decides."""
 
     def recognizes(self, token: str) -> bool: ...
 
     async def resolve(self, token: str, connection: Connection) -> Principal | None: ...
+
+    def lookup(self, token: str) -> CredentialLookup | None:
+        """The token's lookup as one statement, when its kind is decided by one row (None: resolve it instead)."""
+        ...

@@ -30,6 +30,7 @@ from sqlalchemy.sql.selectable import FromClause
 from metadock.kit.db import Connection
 from metadock.kit.keyset import Anchor, AnchorCache
 from metadock.kit.query import Filter, FilterOp, ListQuery
+from metadock.kit.read_ahead import TENANT_PARAMETER, ScopedRead
 
 _ONE_BY: dict[tuple[str, str, tuple[Any, ...]], Select[Any]] = {}
 
@@ -89,17 +90,27 @@ class TenantScopedRepository:
     def _select(self, *columns: Any) -> Select[Any]:
         return select(*(columns or (self.table,))).where(self._tenant_clause)
 
-    async def _one_by(self, key: str, value: object, columns: tuple[Any, ...] = ()) -> Any | None:
-        """The row (``columns`` of it, or all) of this tenant whose ``key`` column equals ``value``: the hot
-        single-row read, built once per table, key and columns (with the tenant as a bound parameter, still from
-        the same scoping rule). Building a statement costs more than SQLite running it."""
-        cache_key = (self.table.name, key, columns)  # the columns themselves: held, so never confused with others
+    @classmethod
+    def _one_by_statement(cls, key: str, columns: tuple[Any, ...]) -> Select[Any]:
+        """The hot single-row read by ``key``, built once per table, key and columns (with the tenant as a bound
+        parameter, still from the same scoping rule). Building a statement costs more than SQLite running it."""
+        cache_key = (cls.table.name, key, columns)  # the columns themselves: held, so never confused with others
         statement = _ONE_BY.get(cache_key)
         if statement is None:
-            statement = _ONE_BY[cache_key] = select(*(columns or (self.table,))).where(
-                self.table.c.tenant_id == bindparam("scope_tenant_id"), self.table.c[key] == bindparam("key_value")
+            statement = _ONE_BY[cache_key] = select(*(columns or (cls.table,))).where(
+                cls.table.c.tenant_id == bindparam(TENANT_PARAMETER), cls.table.c[key] == bindparam("key_value")
             )
-        return await self.connection.fetch_one(statement, {"scope_tenant_id": self.tenant_id, "key_value": value})
+        return statement
+
+    @classmethod
+    def _read_one_by(cls, key: str, value: object, columns: tuple[Any, ...] = ()) -> ScopedRead:
+        """:meth:`_one_by` as a read that authentication may fetch with the credential (``kit/read_ahead.py``)."""
+        return ScopedRead(cls._one_by_statement(key, columns), {"key_value": value})
+
+    async def _one_by(self, key: str, value: object, columns: tuple[Any, ...] = ()) -> Any | None:
+        """The row (``columns`` of it, or all) of this tenant whose ``key`` column equals ``value``."""
+        statement = self._one_by_statement(key, columns)
+        return await self.connection.fetch_one(statement, {TENANT_PARAMETER: self.tenant_id, "key_value": value})
 
     def _update(self) -> Update:
         return update(self.table).where(self._tenant_clause)

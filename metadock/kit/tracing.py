@@ -155,9 +155,10 @@ class TracedConnection(Connection):
     covers every statement a repository runs, whichever of ``fetch_one`` … ``write`` it calls.
     """
 
-    __slots__ = ("_inner", "_system", "_tracer")
+    __slots__ = ("_answer", "_inner", "_system", "_tracer")
 
     def __init__(self, inner: Connection, tracer: Tracer) -> None:
+        self._answer = None  # an answer read ahead is kept here, where the repositories' statements arrive
         self._inner = inner
         self._tracer = tracer
         self._system = inner.dialect_name
@@ -166,11 +167,16 @@ class TracedConnection(Connection):
     def dialect_name(self) -> str:
         return self._inner.dialect_name
 
+    @property
+    def reads_ahead(self) -> bool:  # type: ignore[override]
+        return self._inner.reads_ahead
+
     def __getattr__(self, name: str) -> Any:
         # What a dialect's connection offers beyond the seam (PostgreSQL's commit, rollback, reusable).
         return getattr(self._inner, name)
 
     async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
+        self._answer = None
         operation = _operation_of(statement)
         with self._tracer.start_as_current_span(
             operation,

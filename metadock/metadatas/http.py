@@ -16,6 +16,7 @@ from metadock.kit.authentication import principal_of
 from metadock.kit.context import runtime_of
 from metadock.kit.export import export_response, parse_export_format
 from metadock.kit.openapi import DOCS
+from metadock.kit.read_ahead import READ_AHEAD
 from metadock.kit.request import query_pairs
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.metadatas import openapi as docs
@@ -81,7 +82,12 @@ class MetadataController(Controller):
         batches = await service.export(query, runtime_of(request).database, settings.export_batch_size)
         return export_response(export_format, batches, MetadataOut, "metadatas")
 
-    @get("/{uuid:str}", summary="Get a metadata resource", media_type=JSON_UTF8, opt={DOCS: docs.GET})
+    @get(
+        "/{uuid:str}",
+        summary="Get a metadata resource",
+        media_type=JSON_UTF8,
+        opt={DOCS: docs.GET, READ_AHEAD: MetadataService.read_ahead_of_get},
+    )
     async def get_metadata(
         self, request: Request[Any, Any, Any], uuid: FromPath[str], unit: RequestUnitOfWork
     ) -> MetadataOut:

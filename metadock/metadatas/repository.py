@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from metadock.kit.export import ScanBatch
 from metadock.kit.query import Filter, FilterOp, ListQuery
+from metadock.kit.read_ahead import ScopedRead
 from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCSecondsText
 from metadock.metadatas.table import metadatas, metadatas_title_fts
@@ -175,6 +176,11 @@ class MetadataRepository(ScannedRepository):
 
     async def get(self, uuid: str) -> Any | None:
         return await self._one_by("uuid", uuid, _SHOWN)
+
+    @classmethod
+    def read_of_get(cls, uuid: str) -> ScopedRead:
+        """:meth:`get` as a read authentication may fetch ahead."""
+        return cls._read_one_by("uuid", uuid, _SHOWN)
 
     async def insert(self, values: dict[str, Any]) -> Any:
         statement = insert(metadatas).values(tenant_id=self.tenant_id, **values).returning(*_SHOWN)

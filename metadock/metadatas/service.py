@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -15,6 +15,7 @@ from metadock.kit.errors import AppError, Violation, conflict, not_found, valida
 from metadock.kit.export import export_rows
 from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
+from metadock.kit.read_ahead import ScopedRead
 from metadock.metadatas.repository import Duplicate, DuplicateValue, MetadataRepository
 from metadock.metadatas.schemas import MetadataCreate, MetadataOut, MetadataUpdate
 from metadock.webhooks import outbox
@@ -134,6 +135,12 @@ class MetadataService:
                 yield [self._out(row) for row in rows]
 
         return resources()
+
+    @staticmethod
+    def read_ahead_of_get(path: Mapping[str, Any]) -> ScopedRead | None:
+        """The read :meth:`get` begins with, for ``GET /metadatas/{uuid}`` (``kit/read_ahead.py``)."""
+        key = canonical_uuid(path["uuid"])
+        return MetadataRepository.read_of_get(key) if key else None
 
     async def get(self, uuid: str) -> MetadataOut:
         key = canonical_uuid(uuid)

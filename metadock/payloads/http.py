@@ -22,6 +22,7 @@ from metadock.kit.openapi import DOCS
 from metadock.kit.pathsend import PathSendResponse, server_sends_files
 from metadock.kit.query import ListQuery
 from metadock.kit.ranges import Unsatisfiable, etag_matches, parse_range
+from metadock.kit.read_ahead import READ_AHEAD
 from metadock.kit.request import query_pairs
 from metadock.kit.unit_of_work import RequestUnitOfWork, UnitOfWork
 from metadock.payloads import openapi as docs
@@ -167,21 +168,33 @@ class PayloadController(Controller):
         record = await service.capture(request.stream(), _declared_length(request), params, principal_of(request), unit)
         return Response(PayloadRecordEnvelope(record), status_code=HTTP_201_CREATED)
 
-    @get("/{payload_metadatum:str}", summary="Get Payload Metadata", opt={DOCS: docs.GET})
+    @get(
+        "/{payload_metadatum:str}",
+        summary="Get Payload Metadata",
+        opt={DOCS: docs.GET, READ_AHEAD: PayloadService.read_ahead_of_record},
+    )
     async def get_payload_metadata(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadRecordEnvelope:
         service = await _service(request, unit)
         return PayloadRecordEnvelope(await service.get(payload_metadatum))
 
-    @get("/{payload_metadatum:str}/meta", summary="Get Meta", opt={DOCS: docs.META})
+    @get(
+        "/{payload_metadatum:str}/meta",
+        summary="Get Meta",
+        opt={DOCS: docs.META, READ_AHEAD: PayloadService.read_ahead_of_record},
+    )
     async def get_payload_meta(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> PayloadMetaEnvelope:
         service = await _service(request, unit)
         return PayloadMetaEnvelope(await service.meta(payload_metadatum))
 
-    @get("/{payload_metadatum:str}/download", summary="Download Payload Metadata", opt={DOCS: docs.DOWNLOAD})
+    @get(
+        "/{payload_metadatum:str}/download",
+        summary="Download Payload Metadata",
+        opt={DOCS: docs.DOWNLOAD, READ_AHEAD: PayloadService.read_ahead_of_record},
+    )
     async def download_payload(
         self, request: Request[Any, Any, Any], payload_metadatum: FromPath[str], unit: RequestUnitOfWork
     ) -> Response[Any]:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from metadock.kit.db import Connection
 from metadock.kit.export import ScanBatch
 from metadock.kit.query import Filter, ListQuery
+from metadock.kit.read_ahead import ScopedRead
 from metadock.kit.repository import KeyScan, ListStatements
 from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCDateTime, UTCIsoText
@@ -182,6 +183,11 @@ class PayloadRepository(ScannedRepository):
 
     async def get(self, record_id: int) -> Any | None:
         return await self._one_by("id", record_id, _ROW)
+
+    @classmethod
+    def read_of_get(cls, record_id: int) -> ScopedRead:
+        """:meth:`get` as a read authentication may fetch ahead."""
+        return cls._read_one_by("id", record_id, _ROW)
 
     async def export_batch(
         self, query: ListQuery, *, after: tuple[Any, ...] | None, through: int, limit: int

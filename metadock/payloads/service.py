@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from metadock.kit.errors import AppError, not_found
 from metadock.kit.export import export_rows
 from metadock.kit.principal import Principal
 from metadock.kit.query import ListQuery, Page
+from metadock.kit.read_ahead import ScopedRead
 from metadock.payloads.repository import PayloadRepository
 from metadock.payloads.schemas import PayloadMeta, PayloadRecord
 from metadock.webhooks import outbox
@@ -108,6 +109,13 @@ class PayloadService:
             self.repository, lambda connection: PayloadRepository(connection, tenant_id), query, database, batch_size
         )
         return _records(rows)
+
+    @staticmethod
+    def read_ahead_of_record(path: Mapping[str, Any]) -> ScopedRead | None:
+        """The read that :meth:`get`, :meth:`meta` and :meth:`download_target` begin with, for the routes of one
+        record (``kit/read_ahead.py``)."""
+        record_id = parse_record_id(path["payload_metadatum"])
+        return PayloadRepository.read_of_get(record_id) if record_id is not None else None
 
     async def _row(self, raw_id: str) -> Any:
         record_id = parse_record_id(raw_id)

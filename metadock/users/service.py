@@ -180,6 +180,9 @@ class JwtResolver:
     def recognizes(self, token: str) -> bool:
         return tokens.looks_like_jwt(token)
 
+    def lookup(self, token: str) -> None:  # noqa: ARG002 - decided from the token's claims and the user's row
+        return None
+
     async def resolve(self, token: str, connection: Connection) -> Principal | None:
         try:
             claims = tokens.decode_token(self.secret, token)

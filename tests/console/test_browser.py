@@ -7,110 +7,30 @@ the main pages go to var/screenshots/ (git-ignored).
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.live import LiveServer, printed_api_key, start_server
+from tests.console.chromium import (
+    ADMIN,
+    LOGIN_URL,
+    Browser,
+    BrowserContext,
+    Site,
+    admin_in_new_context,
+    admin_page,
+    browser,
+    context,
+    expect,
+    log_in,
+    shot,
+    site,
+)
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-Browser = playwright_sync.Browser
-BrowserContext = playwright_sync.BrowserContext
-Page = playwright_sync.Page
-expect = playwright_sync.expect
+__all__ = ["browser", "context", "site"]  # fixtures, imported for pytest
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-IN_CI = os.environ.get("CI") == "true"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 READER_PASSWORD = "reader password 123"
-LOGIN_URL = re.compile(r".*/console/login(\?.*)?$")
-
-
-class Site:
-    def __init__(self, server: LiveServer, admin_password: str, api_key: str) -> None:
-        self.server = server
-        self.url = server.base_url
-        self.admin_password = admin_password
-        self.api = httpx.Client(base_url=server.base_url, headers={"Authorization": api_key}, timeout=10)
-
-    def capture(self, body: bytes, content_type: str, run: int, step: int) -> int:
-        response = self.api.post(
-            "/api/v1/payload-metadata",
-            params={"flow_run_id": run, "flow_step_id": step},
-            content=body,
-            headers={"Content-Type": content_type},
-        )
-        assert response.status_code == 201, response.text
-        record_id: int = response.json()["data"]["id"]
-        return record_id
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is required for the browser tests (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    root = tmp_path_factory.mktemp("console-live")
-    env = {
-        "METADOCK_DATABASE_URL": f"sqlite:///{root / 'metadock.db'}",
-        "METADOCK_STORE_URL": f"file://{root / 'payloads'}",
-        "METADOCK_DATA_DIR": str(root),
-        "METADOCK_ENV": "development",
-    }
-    server = start_server(env)
-    try:
-        passwords = [line.split("Password: ", 1)[1].strip() for line in server.output if "Password: " in line]
-        api_key = printed_api_key(server.output)
-        assert passwords, server.output
-        assert api_key, server.output
-        yield Site(server, passwords[0], api_key)
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(site: Site) -> Iterator[Browser]:  # the server first: its failure is the clearer one
-    with playwright_sync.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
-    instance = browser.new_context(base_url=site.url, accept_downloads=True, viewport={"width": 1280, "height": 900})
-    instance.set_default_timeout(10_000)
-    yield instance
-    instance.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, email: str, password: str) -> None:
-    page.goto("/console")
-    expect(page).to_have_url(LOGIN_URL)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def test_a_newcomer_finds_compares_and_downloads_a_payload(context: BrowserContext, site: Site) -> None:
@@ -123,7 +43,7 @@ def test_a_newcomer_finds_compares_and_downloads_a_payload(context: BrowserConte
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
-    log_in(page, "admin@localhost", site.admin_password)
+    log_in(page, ADMIN, site.admin_password)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.locator("figure.chart svg title").first).to_contain_text("Captures and bytes per hour")
     shot(page, "overview")
@@ -158,8 +78,7 @@ def test_a_newcomer_finds_compares_and_downloads_a_payload(context: BrowserConte
 
 
 def test_metadata_create_edit_and_a_stale_edit(context: BrowserContext, site: Site) -> None:
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.get_by_role("link", name="Metadata", exact=True).click()
     page.get_by_role("link", name="New metadata").click()
     page.get_by_label("Owner", exact=True).fill("BusinessUnit")
@@ -200,8 +119,7 @@ def test_admin_creates_a_reader_who_cannot_edit(browser: Browser, context: Brows
         "/metadatas",
         json={"owner": "o", "title": {"en": "Readonly"}, "slug": "readonly", "type": "t", "data": {}, "version": 1},
     ).json()
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.get_by_role("link", name="Users").click()
     page.get_by_label("Email").fill("reader@example.test")
     page.get_by_label("Password").fill(READER_PASSWORD)
@@ -248,8 +166,7 @@ def test_admin_creates_a_reader_who_cannot_edit(browser: Browser, context: Brows
 def test_a_form_with_a_bad_csrf_token_is_refused_and_logout_ends_the_session(
     context: BrowserContext, site: Site
 ) -> None:
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.goto("/console/metadatas/new")
     page.get_by_label("Owner", exact=True).fill("o")
     page.get_by_label("Slug").fill("forged-slug")
@@ -270,15 +187,10 @@ def test_a_form_with_a_bad_csrf_token_is_refused_and_logout_ends_the_session(
 
 
 def test_the_console_fits_a_narrow_screen(browser: Browser, site: Site) -> None:
-    phone = browser.new_context(base_url=site.url, viewport={"width": 390, "height": 844})
-    try:
-        page = phone.new_page()
-        log_in(page, "admin@localhost", site.admin_password)
+    with admin_in_new_context(browser, site, viewport={"width": 390, "height": 844}) as page:
         page.goto("/console/runs")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways ({width}px)"
         page.keyboard.press("Tab")  # the skip link comes first, for keyboard users
         expect(page.locator(".skip")).to_be_focused()
         shot(page, "runs-narrow")
-    finally:
-        phone.close()

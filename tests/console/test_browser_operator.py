@@ -1,6 +1,6 @@
 """Issue 17 in Chromium: an operator debugging a failed run, at 1366 and 390 px, light and dark, with axe-core.
 
-Uses the server, browser and helpers of test_browser.py (its own server: module-scoped fixtures).
+Uses the server, browser and helpers of chromium.py (its own server: module-scoped fixtures).
 """
 
 from __future__ import annotations
@@ -12,12 +12,26 @@ import zoneinfo
 
 import pytest
 
-from tests.console.test_browser import Browser, BrowserContext, Site, browser, context, expect, log_in, shot, site
+from tests.console.chromium import (
+    ADMIN,
+    SIZES,
+    Browser,
+    BrowserContext,
+    Site,
+    admin_in_new_context,
+    admin_page,
+    assert_fits_and_passes_axe,
+    browser,
+    context,
+    expect,
+    log_in,
+    shot,
+    site,
+)
 
 __all__ = ["browser", "context", "site"]  # fixtures, imported for pytest
 
 TREE_CHUNK = 500  # console.js builds this many children of a tree node at a time
-SIZES = {"wide": {"width": 1366, "height": 900}, "narrow": {"width": 390, "height": 844}}
 
 
 def _seed(site: Site) -> dict[str, int]:
@@ -70,23 +84,14 @@ def test_every_main_page_fits_loads_small_and_passes_axe(
         page = context.new_page()
         missing: list[str] = []
         page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
-        log_in(page, "admin@localhost", site.admin_password)
+        log_in(page, ADMIN, site.admin_password)
         axe = Axe()
         for name, path in _pages(seeded).items():
             response = page.goto(path)
             assert response is not None
             assert response.ok, f"{path}: {response.status}"
             assert len(response.body()) < 1_000_000, f"{path} is {len(response.body())} bytes of HTML"
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= SIZES[size]["width"], f"{path} scrolls sideways at {size} ({width}px)"
-            results = axe.run(page)
-            serious = [
-                f"{violation['id']}: {violation['help']}"
-                for violation in results.response["violations"]
-                if violation.get("impact") in ("serious", "critical")
-            ]
-            assert serious == [], f"{path} ({size}): {serious}"
-            shot(page, f"{name}-{size}")
+            assert_fits_and_passes_axe(page, axe, name, path, size)
         assert missing == [], f"404s while browsing: {missing}"  # the favicon among them, before
     finally:
         context.close()
@@ -95,10 +100,7 @@ def test_every_main_page_fits_loads_small_and_passes_axe(
 def test_a_run_reads_as_a_timeline_in_the_browsers_time_zone(
     browser: Browser, site: Site, seeded: dict[str, int]
 ) -> None:
-    context = browser.new_context(base_url=site.url, timezone_id="Asia/Tokyo", viewport=SIZES["wide"])  # type: ignore[arg-type]
-    try:
-        page = context.new_page()
-        log_in(page, "admin@localhost", site.admin_password)
+    with admin_in_new_context(browser, site, timezone_id="Asia/Tokyo", viewport=SIZES["wide"]) as page:
         page.goto("/console/runs/901")
         timeline = page.locator("figure.timeline svg")
         expect(timeline).to_be_visible()
@@ -111,14 +113,11 @@ def test_a_run_reads_as_a_timeline_in_the_browsers_time_zone(
         assert shown != utc  # converted: Tokyo is 9 hours ahead
         assert int(shown[11:13]) == (int(utc[11:13]) + 9) % 24
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", shown)  # to the millisecond
-    finally:
-        context.close()
 
 
 def test_show_more_copy_keys_and_compare_views(context: BrowserContext, site: Site, seeded: dict[str, int]) -> None:
     context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.goto(f"/console/payloads/{seeded['big']}")
     code = page.locator("#slices .code")
     expect(code.first).to_contain_text('"name": "item 0"')
@@ -160,8 +159,7 @@ def test_show_more_copy_keys_and_compare_views(context: BrowserContext, site: Si
 def test_new_captures_are_announced_on_the_runs_page(
     context: BrowserContext, site: Site, seeded: dict[str, int]
 ) -> None:
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.goto("/console/runs")
     indicator = page.locator("#new-captures")
     expect(indicator).to_be_hidden()
@@ -173,29 +171,21 @@ def test_new_captures_are_announced_on_the_runs_page(
 
 
 def test_dark_mode_follows_the_system(browser: Browser, site: Site, seeded: dict[str, int]) -> None:
-    context = browser.new_context(base_url=site.url, color_scheme="dark")
-    try:
-        page = context.new_page()
-        log_in(page, "admin@localhost", site.admin_password)
+    with admin_in_new_context(browser, site, color_scheme="dark") as page:
         page.goto(f"/console/payloads/{seeded['order']}")
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         channels = [int(value) for value in re.findall(r"\d+", background)[:3]]
         assert max(channels) < 60, background
         shot(page, "payload-dark")
-    finally:
-        context.close()
 
 
 def test_the_time_filter_is_typed_in_the_browsers_time_zone(
     browser: Browser, site: Site, seeded: dict[str, int]
 ) -> None:
-    context = browser.new_context(base_url=site.url, timezone_id="Asia/Tokyo", viewport=SIZES["wide"])  # type: ignore[arg-type]
     # Seconds that are not zero: Chromium writes a datetime-local value of :00 seconds without them.
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).replace(second=17, microsecond=0)
     tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
-    try:
-        page = context.new_page()
-        log_in(page, "admin@localhost", site.admin_password)
+    with admin_in_new_context(browser, site, timezone_id="Asia/Tokyo", viewport=SIZES["wide"]) as page:
         page.goto("/console/runs")
         expect(page.locator("label[for=f-until]")).to_contain_text("(Asia/Tokyo)")
         # "Until ten minutes from now", read off a Tokyo clock: run 901, captured just now, is in.
@@ -213,15 +203,12 @@ def test_the_time_filter_is_typed_in_the_browsers_time_zone(
         page.goto(f"/console/runs?until={soon.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         expect(page.get_by_role("link", name="Run 901")).to_be_visible()
         expect(page.locator("#f-until")).to_have_value(wall)
-    finally:
-        context.close()
 
 
 def test_a_large_csv_shows_more_rows_in_place(context: BrowserContext, site: Site) -> None:
     table = "sku,qty\n" + "".join(f"S-{n},{n}\n" for n in range(2_000))
     record = site.capture(table.encode(), "text/csv", run=903, step=1)
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.goto(f"/console/payloads/{record}")
     rows = page.locator("#slices table.csv tr")
     expect(rows).to_have_count(500)  # the header and 499 rows

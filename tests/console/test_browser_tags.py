@@ -1,7 +1,7 @@
 """Issue 16's console pages in Chromium: finding a payload by its tag from the runs page, its tags, the run's ZIP,
 the tag rules page; the new pages at 1366 and 390 px with axe-core.
 
-Uses the server, browser and helpers of test_browser.py (its own server: module-scoped fixtures).
+Uses the server, browser and helpers of chromium.py (its own server: module-scoped fixtures).
 """
 
 from __future__ import annotations
@@ -13,11 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.test_browser import Browser, BrowserContext, Site, browser, context, expect, log_in, shot, site
+from tests.console.chromium import (
+    SIZES,
+    Browser,
+    BrowserContext,
+    Site,
+    admin_in_new_context,
+    admin_page,
+    assert_pages_fit_and_pass_axe,
+    browser,
+    context,
+    expect,
+    shot,
+    site,
+)
 
 __all__ = ["browser", "context", "site"]  # fixtures, imported for pytest
-
-SIZES = {"wide": {"width": 1366, "height": 900}, "narrow": {"width": 390, "height": 844}}
 
 
 def _capture(site: Site, body: bytes, run: int, step: int, **tags: str) -> int:
@@ -42,8 +53,7 @@ def seeded(site: Site) -> dict[str, int]:
 def test_an_operator_finds_a_payload_by_its_order_id_and_takes_the_run_away(
     context: BrowserContext, site: Site, seeded: dict[str, int]
 ) -> None:
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.goto("/console/runs")
     page.get_by_label("Find payloads by tag").fill("order_id=1234")
     page.get_by_label("Find payloads by tag").press("Enter")
@@ -75,8 +85,7 @@ def test_an_operator_finds_a_payload_by_its_order_id_and_takes_the_run_away(
 
 
 def test_an_admin_adds_and_deletes_a_tag_rule(context: BrowserContext, site: Site) -> None:
-    page = context.new_page()
-    log_in(page, "admin@localhost", site.admin_password)
+    page = admin_page(context, site)
     page.get_by_role("link", name="Tag rules").click()
     expect(page.get_by_role("heading", name="Tag rules", level=1)).to_be_visible()
     page.get_by_label("Tag name").fill("customer_id")
@@ -94,31 +103,12 @@ def test_an_admin_adds_and_deletes_a_tag_rule(context: BrowserContext, site: Sit
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_the_new_pages_fit_and_pass_axe(browser: Browser, site: Site, seeded: dict[str, int], size: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    context = browser.new_context(base_url=site.url, viewport=SIZES[size])  # type: ignore[arg-type]
-    try:
-        page = context.new_page()
-        log_in(page, "admin@localhost", site.admin_password)
-        axe = Axe()
-        pages = {
-            "tag-search": "/console/search?q=order_id%3D1234",
-            "tag-search-error": "/console/search?q=order_id",
-            "tag-rules": "/console/admin/tag-rules",
-            "run-zip": "/console/runs/1601",
-            "payload-tags": f"/console/payloads/{seeded['order']}",
-        }
-        for name, path in pages.items():
-            page.goto(path)
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= SIZES[size]["width"], f"{path} scrolls sideways at {size} ({width}px)"
-            results = axe.run(page)
-            serious = [
-                f"{violation['id']}: {violation['help']}"
-                for violation in results.response["violations"]
-                if violation.get("impact") in ("serious", "critical")
-            ]
-            assert serious == [], f"{path} ({size}): {serious}"
-            shot(page, f"{name}-{size}")
-    finally:
-        context.close()
+    pages = {
+        "tag-search": "/console/search?q=order_id%3D1234",
+        "tag-search-error": "/console/search?q=order_id",
+        "tag-rules": "/console/admin/tag-rules",
+        "run-zip": "/console/runs/1601",
+        "payload-tags": f"/console/payloads/{seeded['order']}",
+    }
+    with admin_in_new_context(browser, site, viewport=SIZES[size]) as page:
+        assert_pages_fit_and_pass_axe(page, pages, size)

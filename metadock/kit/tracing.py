@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.engine import Result
 from sqlalchemy.sql.base import Executable
@@ -177,31 +178,21 @@ class TracedConnection(Connection):
 
     async def execute(self, statement: Executable, parameters: Params = None) -> Result[Any]:
         self._answer = None
-        operation = _operation_of(statement)
-        with self._tracer.start_as_current_span(
-            operation,
-            kind=SpanKind.CLIENT,
-            attributes={
-                "db.system.name": self._system,
-                "db.operation.name": operation,
-                "metadock.db.path": "sqlalchemy",
-            },
-        ):
+        with self._span(statement, "sqlalchemy"):
             return await self._inner.execute(statement, parameters)
 
     def _plan(self, statement: Executable, parameters: Params) -> prepared.Plan | None:
         return self._inner._plan(statement, parameters)
 
     async def _run_plan(self, plan: prepared.Plan, parameters: Params, *, first_only: bool) -> tuple[list[Any], int]:
-        operation = _operation_of(plan.statement)
-        with self._tracer.start_as_current_span(
-            operation,
-            kind=SpanKind.CLIENT,
-            attributes={
-                "db.system.name": self._system,
-                "db.operation.name": operation,
-                "db.query.text": plan.sql,  # parameters are bound separately: the text holds no values
-                "metadock.db.path": "plan",
-            },
-        ):
+        with self._span(plan.statement, "plan", plan.sql):  # parameters are bound separately: the text holds no values
             return await self._inner._run_plan(plan, parameters, first_only=first_only)
+
+    def _span(self, statement: Executable, path: str, sql: str | None = None) -> AbstractContextManager[Span]:
+        """The client span of one statement, named by its operation; ``path``: which of the two primitives runs it."""
+        operation = _operation_of(statement)
+        attributes = {"db.system.name": self._system, "db.operation.name": operation}
+        if sql is not None:
+            attributes["db.query.text"] = sql
+        attributes["metadock.db.path"] = path
+        return self._tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import tempfile
 import threading
@@ -18,9 +17,9 @@ from pathlib import Path
 import httpx
 
 from bench.server import start, tree_rss_bytes
+from bench.tables import markdown_table, write_results
 
 MIB = 1024 * 1024
-RESULTS = Path(__file__).parent / "results"
 
 
 class PeakSampler:
@@ -115,14 +114,12 @@ def main() -> None:
         "",
         f"Machine: {result['machine']}; server RSS before: {result['baseline_rss_mib']} MiB.",
         "",
-        "| phase | RSS growth (MiB) | throughput (MiB/s) | target |",
-        "|---|---|---|---|",
-        *(f"| {r['phase']} | {r['growth_mib']} | {r['mib_per_s']} | <= 64 MiB |" for r in result["rows"]),
+        *markdown_table(
+            ["phase", "RSS growth (MiB)", "throughput (MiB/s)", "target"],
+            ([r["phase"], r["growth_mib"], r["mib_per_s"], "<= 64 MiB"] for r in result["rows"]),
+        ),
     ]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "memory.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "memory.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("memory", result, lines)
 
 
 if __name__ == "__main__":

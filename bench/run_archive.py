@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import json
 import platform
 import random
 import tempfile
@@ -22,8 +21,8 @@ import httpx
 
 from bench.memory import MIB, PeakSampler
 from bench.server import start, tree_rss_bytes
+from bench.tables import markdown_table, write_results
 
-RESULTS = Path(__file__).parent / "results"
 CAPTURE = "/api/v1/payload-metadata"
 
 
@@ -101,17 +100,12 @@ def main() -> None:
         "",
         f"Machine: {result['machine']}; server RSS before: {result['baseline_rss_mib']} MiB; SQLite, file store.",
         "",
-        "| run | payloads | archive (MiB) | RSS growth (MiB) | throughput (MiB/s) |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {r['run']} | {r['payloads']} | {r['archive_mib']} | {r['growth_mib']} | {r['mib_per_s']} |"
-            for r in rows
+        *markdown_table(
+            ["run", "payloads", "archive (MiB)", "RSS growth (MiB)", "throughput (MiB/s)"],
+            ([r["run"], r["payloads"], r["archive_mib"], r["growth_mib"], r["mib_per_s"]] for r in rows),
         ),
     ]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "run_archive.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "run_archive.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("run_archive", result, lines)
 
 
 if __name__ == "__main__":

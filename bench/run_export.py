@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +20,8 @@ import httpx
 from bench.memory import MIB, PeakSampler
 from bench.seed import SeedParams, ensure
 from bench.server import start, tree_rss_bytes
+from bench.tables import markdown_table, write_results
 
-RESULTS = Path(__file__).parent / "results"
 PAYLOADS = "/api/v1/payload-metadata"
 
 
@@ -117,18 +115,23 @@ def main() -> None:
         f"{result['baseline_rss_mib']} MiB. Baseline: the list paged 100 at a time, "
         f"{result['list_paging_rows_per_s']:,} rows/s.",
         "",
-        "| export | rows | MiB | s | rows/s | × list paging | RSS growth (MiB) |",
-        "|---|---|---|---|---|---|---|",
-        *(
-            f"| {r['export']} | {r['rows']:,} | {r['mib']} | {r['seconds']} | {r['rows_per_s']:,} | "
-            f"{r['vs_list_paging']} | {r['growth_mib']} |"
-            for r in rows
+        *markdown_table(
+            ["export", "rows", "MiB", "s", "rows/s", "× list paging", "RSS growth (MiB)"],
+            (
+                [
+                    r["export"],
+                    f"{r['rows']:,}",
+                    r["mib"],
+                    r["seconds"],
+                    f"{r['rows_per_s']:,}",
+                    r["vs_list_paging"],
+                    r["growth_mib"],
+                ]
+                for r in rows
+            ),
         ),
     ]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "export.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "export.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("export", result, lines)
 
 
 if __name__ == "__main__":

@@ -46,12 +46,11 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@dataclass
-class Node:
-    name: str  # node1, node2, node3: as deploy/haproxy.cfg names them
+class _Listening:
+    """A process of ours listening on a loopback port: its URL and its pid."""
+
     port: int
     process: subprocess.Popen[bytes]
-    log: Path
 
     @property
     def url(self) -> str:
@@ -60,6 +59,14 @@ class Node:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+
+@dataclass
+class Node(_Listening):
+    name: str  # node1, node2, node3: as deploy/haproxy.cfg names them
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
 
     def stop(self) -> None:
         _stop_group(self.process, grace=15)
@@ -107,19 +114,11 @@ def config_for(nodes: int, server_keepalive: bool = False) -> str:
 
 
 @dataclass
-class Balancer:
+class Balancer(_Listening):
     process: subprocess.Popen[bytes]
     port: int
     stats_port: int
     nodes: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     def states(self) -> dict[str, str]:
         answer = httpx.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=5)

@@ -8,7 +8,6 @@ import base64
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from metadock.app import create_app
 from metadock.kit.db import Database
 from metadock.kit.principal import Principal, Role
 from metadock.metadatas.schemas import MetadataCreate
@@ -28,7 +26,9 @@ from metadock.webhooks.dispatch import Dispatcher, Policy
 from metadock.webhooks.table import webhook_deliveries
 from tests.factories import PAYLOADS, TenantKeys, capture_payload, laravel_error, metadata_body, run_in_transaction
 from tests.live import free_port
-from tests.webhook_receiver import Received, Receiver, running_receiver
+from tests.webhook_receiver import Received, Receiver, hooks, loopback_settings, receiver, running_receiver
+
+__all__ = ["hooks", "receiver"]  # fixtures, imported for pytest
 
 Client = TestClient[Any]
 HOOKS = "/api/v1/webhooks"
@@ -37,28 +37,7 @@ ALL_EVENTS = ["payload.captured", "payload.dropped", "metadata.created", "metada
 
 @pytest.fixture
 def hook_settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        store_url=f"file://{tmp_path / 'payloads'}",
-        data_dir=tmp_path,
-        max_payload_bytes=64,
-        webhooks_allow_private=True,
-        webhooks_timeout_seconds=2,
-        webhooks_retry_first_seconds=0.05,
-        webhooks_retry_max_seconds=0.1,
-    )
-
-
-@pytest.fixture
-def hooks(hook_settings: Settings) -> Iterator[Client]:
-    with TestClient(create_app(hook_settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
+    return loopback_settings(database_url, tmp_path, max_payload_bytes=64)
 
 
 def subscribe(client: Client, tenant: TenantKeys, url: str, events: list[str] | None = None) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """A real HTTP receiver for webhook tests, on loopback in a thread of the test: it records what it gets and answers
-with the statuses it is told (or holds a request without answering, or is not listening at all)."""
+with the statuses it is told (or holds a request without answering, or is not listening at all). With the fixtures
+the webhook tests share: ``receiver`` (one a test), and ``hooks``, an app on the module's ``hook_settings`` (made with
+``loopback_settings``)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
+from litestar.testing import TestClient
+
+from metadock.app import create_app
+from metadock.settings import Settings
 
 
 @dataclass
@@ -81,3 +89,30 @@ def running_receiver(port: int = 0) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+def loopback_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Webhooks may reach the test's receiver on loopback; retries come after a tenth of a second."""
+    return Settings(
+        database_url=database_url,
+        store_url=f"file://{data_dir / 'payloads'}",
+        data_dir=data_dir,
+        webhooks_allow_private=True,
+        webhooks_timeout_seconds=2,
+        webhooks_retry_first_seconds=0.05,
+        webhooks_retry_max_seconds=0.1,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def hooks(hook_settings: Settings) -> Iterator[TestClient[Any]]:
+    """An app on the requesting module's ``hook_settings``."""
+    with TestClient(create_app(hook_settings)) as client:
+        yield client

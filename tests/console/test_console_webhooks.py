@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-from metadock.app import create_app
 from metadock.console.once import new_token
 from metadock.settings import Settings
 from metadock.webhooks import signing
@@ -21,7 +19,9 @@ from tests.console.conftest import login
 from tests.console.helpers import People, create_people
 from tests.factories import TenantKeys, capture_payload, metadata_body
 from tests.test_webhooks import dispatch
-from tests.webhook_receiver import Receiver, running_receiver
+from tests.webhook_receiver import Receiver, hooks, loopback_settings, receiver, running_receiver
+
+__all__ = ["hooks", "receiver"]  # fixtures, imported for pytest
 
 Client = TestClient[Any]
 PAGE = "/console/admin/webhooks"
@@ -35,28 +35,7 @@ _COLUMNS = ("event", "status", "attempts", "answer", "occurred", "last_attempt",
 
 @pytest.fixture
 def hook_settings(database_url: str, tmp_path: Path) -> Settings:
-    """Webhooks may reach the test's receiver on loopback; retries come after a tenth of a second."""
-    return Settings(
-        database_url=database_url,
-        store_url=f"file://{tmp_path / 'payloads'}",
-        data_dir=tmp_path,
-        webhooks_allow_private=True,
-        webhooks_timeout_seconds=2,
-        webhooks_retry_first_seconds=0.05,
-        webhooks_retry_max_seconds=0.1,
-    )
-
-
-@pytest.fixture
-def hooks(hook_settings: Settings) -> Iterator[Client]:
-    with TestClient(create_app(hook_settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
+    return loopback_settings(database_url, tmp_path)
 
 
 @pytest.fixture

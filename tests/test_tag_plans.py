@@ -18,8 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import ClauseElement, Result, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, text
 from sqlalchemy.sql.base import Executable
 
 from metadock.app import create_app
@@ -38,28 +37,11 @@ from tests.factories import (
     payload_record_values,
     run_in_transaction,
 )
+from tests.plans import StatementRecorder, plan_of
 from tests.test_payload_tags import Client, _capture, _listed
 
 RECORDS = 3_000
 PER_RUN = 100
-
-
-class _Recorder(Connection):
-    """Runs every statement as the connection it wraps and keeps it with its parameters."""
-
-    __slots__ = ("inner", "statements")
-
-    def __init__(self, inner: Connection) -> None:
-        self.inner = inner
-        self.statements: list[tuple[Executable, dict[str, Any]]] = []
-
-    @property
-    def dialect_name(self) -> str:
-        return self.inner.dialect_name
-
-    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
-        self.statements.append((statement, dict(parameters or {})))
-        return await self.inner.execute(statement, parameters)
 
 
 @pytest.fixture
@@ -120,42 +102,15 @@ def _list_plans(database_url: str, tenant_id: int, params: list[tuple[str, str]]
     """The plan of each statement the list runs for ``params`` (the page, then the count), with its values."""
 
     async def work(connection: Connection) -> list[tuple[Executable, dict[str, Any]]]:
-        recorder = _Recorder(connection)
+        recorder = StatementRecorder(connection)
         await PayloadRepository(recorder, tenant_id).list_page(parse_list_query(params))
         return recorder.statements
 
     statements = run_in_transaction(database_url, work)
     assert len(statements) == 2, statements  # a full first page: the total is counted
-    plans = []
-    for statement, parameters in statements:
-        assert isinstance(statement, ClauseElement)
-        if database_url.startswith("sqlite"):
-            bound: Any = statement.params(parameters)
-            sql = str(bound.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
-
-            async def explain(connection: Connection, sql: str = sql) -> str:
-                rows = await connection.execute(text("EXPLAIN QUERY PLAN " + sql))
-                return "\n".join(str(row[-1]) for row in rows)
-
-            plans.append(run_in_transaction(database_url, explain))
-        else:
-            compiled: Any = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
-            values = compiled.construct_params(parameters)
-            plans.append(
-                asyncio.run(_generic_plan(database_url, str(compiled), [values[n] for n in compiled.positiontup]))
-            )
-    return plans
-
-
-async def _generic_plan(database_url: str, sql: str, values: list[Any]) -> str:
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute("SET plan_cache_mode = force_generic_plan")
-        await connection.execute(f"PREPARE listed AS {sql}")
-        arguments = ", ".join(str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'" for v in values)
-        return str(await connection.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE listed({arguments})"))
-    finally:
-        await connection.close()
+    return [
+        plan_of(database_url, statement, values, pg_explain="EXPLAIN (FORMAT JSON)") for statement, values in statements
+    ]
 
 
 def _record_reads(plan: str) -> list[str]:

@@ -15,8 +15,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import ClauseElement, Result, make_url, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import make_url, text
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.sql.base import Executable
 
@@ -26,6 +25,7 @@ from metadock.metadatas.query import parse_list_query
 from metadock.metadatas.repository import MAX_TRIGRAMS_PER_TERM, MetadataRepository, fts_trigram_query
 from metadock.tenants.service import TenantService
 from tests.factories import TenantKeys, add_metadatas, create_tenant, metadata_body, run_in_transaction
+from tests.plans import StatementRecorder, plan_of
 
 Client = TestClient[Litestar]
 
@@ -194,24 +194,6 @@ def _index_is_consistent(database_url: str) -> None:
 # --- plans ---------------------------------------------------------------------------------------------------------
 
 
-class _Recorder(Connection):
-    """Runs every statement as the connection it wraps and keeps it with its parameters."""
-
-    __slots__ = ("inner", "statements")
-
-    def __init__(self, inner: Connection) -> None:
-        self.inner = inner
-        self.statements: list[tuple[Executable, dict[str, Any]]] = []
-
-    @property
-    def dialect_name(self) -> str:
-        return self.inner.dialect_name
-
-    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
-        self.statements.append((statement, dict(parameters or {})))
-        return await self.inner.execute(statement, parameters)
-
-
 def _plan_of_title_search(database_url: str, tenant: TenantKeys, term: str) -> str:
     """The database's plan for the page statement the repository runs for ``?title=<term>``, with its values. On
     PostgreSQL the generic plan of the prepared statement, as asyncpg prepares it: the plan that serves every value
@@ -219,51 +201,20 @@ def _plan_of_title_search(database_url: str, tenant: TenantKeys, term: str) -> s
 
     async def work(connection: Connection) -> tuple[Executable, dict[str, Any]]:
         tenant_id = (await TenantService(connection).get_tenant(tenant.uuid)).id
-        recorder = _Recorder(connection)
+        recorder = StatementRecorder(connection)
         query = parse_list_query([("title", term)], default_limit=10, max_limit=100)
         await MetadataRepository(recorder, tenant_id).list_page(query)
         # The page: the first statement bound to a page size (a candidate count on SQLite may come before it).
         return next((statement, values) for statement, values in recorder.statements if "page_limit" in values)
 
     statement, parameters = run_in_transaction(database_url, work)
-    assert isinstance(statement, ClauseElement)
-    if database_url.startswith("sqlite"):
-        bound: Any = statement.params(parameters)
-        sql = str(bound.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
-
-        async def explain(connection: Connection) -> str:
-            rows = await connection.execute(text("EXPLAIN QUERY PLAN " + sql))
-            return "\n".join(str(row[-1]) for row in rows)
-
-        return run_in_transaction(database_url, explain)
-    compiled: Any = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
-    values = compiled.construct_params(parameters)
-    return asyncio.run(_generic_plan(database_url, str(compiled), [values[name] for name in compiled.positiontup]))
-
-
-async def _generic_plan(database_url: str, sql: str, values: list[Any]) -> str:
-    connection = await asyncpg.connect(database_url)
-    try:
-        await _vacuum(connection)
-        # A table this small is read whole faster than through any index; without that choice the planner shows
-        # which index it can use: the trigram index for a long term, and never for a short one.
-        await connection.execute("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
-        await connection.execute(f"PREPARE title_search AS {sql}")
-        arguments = ", ".join(str(value) if isinstance(value, int) else _quoted(str(value)) for value in values)
-        rows = await connection.fetch(f"EXPLAIN EXECUTE title_search({arguments})")
-        return "\n".join(str(row[0]) for row in rows)
-    finally:
-        await connection.close()
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-async def _vacuum(connection: asyncpg.Connection) -> None:
-    """What autovacuum would do in time: table statistics, and the GIN index's own (its cost estimate reads them from
-    its metapage, which only VACUUM refreshes; until then the index looks as empty as when it was created)."""
-    await connection.execute("VACUUM ANALYZE metadatas")
+    # VACUUM: what autovacuum would do in time: table statistics, and the GIN index's own (its cost estimate reads them
+    # from its metapage, which only VACUUM refreshes; until then the index looks as empty as when it was created).
+    # enable_seqscan: a table this small is read whole faster than through any index; without that choice the planner
+    # shows which index it can use: the trigram index for a long term, and never for a short one.
+    return plan_of(
+        database_url, statement, parameters, pg_setup=("VACUUM ANALYZE metadatas", "SET enable_seqscan = off")
+    )
 
 
 @pytest.fixture

@@ -9,32 +9,23 @@ import random
 import shutil
 import sqlite3
 import threading
-import time
 from pathlib import Path
-
-import httpx
 
 from metadock.kit.db import Database
 from metadock.payloads import maintenance
 from metadock.payloads.store import open_store
-from tests.factories import PAYLOADS, add_payload_records, backdate_payload, create_tenant, payload_rows
-from tests.reliability.audit import assert_records_match_bytes, assert_totals_match_rows, sha256, walk_file_store
+from tests.factories import add_payload_records, backdate_payload, create_tenant, payload_rows
+from tests.reliability.audit import sha256
+from tests.reliability.races import (
+    assert_totals_match_rows_of_every_run,
+    race_prune,
+    seed,
+    wait_until_records_match_bytes,
+)
 from tests.reliability.servers import server_env, serving
 
-RUNS = (1, 2, 3)
 SEEDED = 48  # captured before the race; half of them backdated past the retention
 RETENTION_DAYS = 30
-
-
-def _body(rng: random.Random) -> bytes:
-    return rng.randbytes(rng.choice((16, 1024, 40_000)))
-
-
-async def _capture(client: httpx.AsyncClient, run: int, body: bytes) -> dict[str, object]:
-    response = await client.post(PAYLOADS, params={"flow_run_id": run, "flow_step_id": 1}, content=body)
-    assert response.status_code == 201, response.text
-    record: dict[str, object] = response.json()["data"]
-    return record
 
 
 async def _prune_until_done(database_url: str, store_url: str) -> int:
@@ -54,16 +45,7 @@ def test_captures_deletes_and_prune_racing_leave_records_and_bytes_in_agreement(
     rng = random.Random(6)
     sent: dict[int, bytes] = {}  # record id -> the bytes the client captured
     with serving(env, tmp_path / "server.log", "--workers", "2") as server:
-
-        async def seed() -> list[int]:
-            async with server.client() as client:
-                bodies = [(RUNS[n % 3], _body(rng)) for n in range(SEEDED)]
-                records = await asyncio.gather(*(_capture(client, run, body) for run, body in bodies))
-            for record, (_run, body) in zip(records, bodies, strict=True):
-                sent[int(str(record["id"]))] = body
-            return sorted(sent)
-
-        seeded = asyncio.run(seed())
+        seeded = sorted(seed(server, rng, SEEDED, sent))
         expired = seeded[::2]
         long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=RETENTION_DAYS + 5)
         for record_id in expired:
@@ -71,25 +53,10 @@ def test_captures_deletes_and_prune_racing_leave_records_and_bytes_in_agreement(
         # Deleted during the race: expired records (which prune is dropping at the same moment) and fresh ones, each
         # twice at once.
         doomed = expired[:8] + seeded[1::2][:8]
-
-        async def race() -> tuple[int, list[int]]:
-            async with server.client() as client:
-                pruning = asyncio.ensure_future(_prune_until_done(database_url, env["METADOCK_STORE_URL"]))
-                deletes = asyncio.gather(
-                    *(client.delete(f"{PAYLOADS}/{record_id}") for record_id in doomed for _twice in range(2))
-                )
-                # Captures keep coming until prune has finished, so they overlap every one of its batches.
-                while True:
-                    bodies = [(rng.choice(RUNS), _body(rng)) for _ in range(12)]
-                    records = await asyncio.gather(*(_capture(client, run, body) for run, body in bodies))
-                    for record, (_run, body) in zip(records, bodies, strict=True):
-                        sent[int(str(record["id"]))] = body
-                    if pruning.done():
-                        break
-                statuses = [response.status_code for response in await deletes]
-                return await pruning, statuses
-
-        pruned, delete_statuses = asyncio.run(race())
+        store_url = env["METADOCK_STORE_URL"]
+        pruned, delete_statuses = race_prune(
+            server, lambda: _prune_until_done(database_url, store_url), doomed, rng, sent
+        )
 
         # Each record deleted twice at once: exactly one 204 and one 404.
         assert sorted(delete_statuses) == sorted([204] * len(doomed) + [404] * len(doomed))
@@ -105,16 +72,7 @@ def test_captures_deletes_and_prune_racing_leave_records_and_bytes_in_agreement(
             if not row["dropped"]:
                 assert row["sha256"] == sha256(sent[record_id]), f"record {record_id} describes other bytes"
 
-        # The bytes of a DELETE go in a background task after its response: give the last ones a moment.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                assert_records_match_bytes(rows, walk_file_store(store_root))
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until_records_match_bytes(rows, store_root)
 
         async def fsck() -> maintenance.FsckReport:
             database = Database(database_url, pool_size=1)
@@ -127,14 +85,7 @@ def test_captures_deletes_and_prune_racing_leave_records_and_bytes_in_agreement(
         report = asyncio.run(fsck())
         assert (report.orphaned_keys, report.missing_records) == ([], [])
 
-        async def totals() -> None:
-            async with server.client() as client:
-                assert await assert_totals_match_rows(client) == len(rows)
-                for run in RUNS:
-                    expected = sum(1 for row in rows if row["flow_run_id"] == run)
-                    assert await assert_totals_match_rows(client, flow_run_id=run) == expected
-
-        asyncio.run(totals())
+        assert_totals_match_rows_of_every_run(server, rows)
 
 
 def test_prune_on_sqlite_waits_for_a_writer_that_commits_meanwhile(tmp_path: Path, sqlite_template: Path) -> None:

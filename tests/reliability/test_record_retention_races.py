@@ -13,10 +13,17 @@ from pathlib import Path
 from metadock.kit.db import Database
 from metadock.payloads import maintenance
 from metadock.payloads.store import open_store
-from tests.factories import PAYLOADS, backdate_payload, payload_rows
+from tests.factories import backdate_payload, payload_rows
 from tests.reliability.audit import assert_records_match_bytes, assert_totals_match_rows, sha256, walk_file_store
+from tests.reliability.races import (
+    assert_totals_match_rows_of_every_run,
+    capture,
+    race_prune,
+    random_body,
+    seed,
+    wait_until_records_match_bytes,
+)
 from tests.reliability.servers import server_env, serving
-from tests.reliability.test_capture_races import RUNS, _body, _capture
 
 SEEDED = 60  # captured before the race; two thirds backdated past the record retention
 RETENTION_DAYS = 30
@@ -39,40 +46,17 @@ def test_record_prune_racing_captures_and_deletes_loses_no_capture_and_keeps_tot
     rng = random.Random(14)
     sent: dict[int, bytes] = {}
     with serving(env, tmp_path / "server.log", "--workers", "2") as server:
-
-        async def seed() -> list[int]:
-            async with server.client() as client:
-                bodies = [(RUNS[n % 3], _body(rng)) for n in range(SEEDED)]
-                records = await asyncio.gather(*(_capture(client, run, body) for run, body in bodies))
-            for record, (_run, body) in zip(records, bodies, strict=True):
-                sent[int(str(record["id"]))] = body
-            return [int(str(record["id"])) for record in records]
-
-        seeded = asyncio.run(seed())
+        seeded = seed(server, rng, SEEDED, sent)
         expired = [record_id for n, record_id in enumerate(seeded) if n % 3]
         fresh = [record_id for n, record_id in enumerate(seeded) if not n % 3]
         long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=RETENTION_DAYS + 5)
         for record_id in expired:
             backdate_payload(database_url, record_id, long_ago)
         doomed = expired[:6] + fresh[:6]  # deleted over HTTP during the prune, each twice at once
-
-        async def race() -> tuple[int, list[int]]:
-            async with server.client() as client:
-                pruning = asyncio.ensure_future(_prune_records(database_url, env["METADOCK_STORE_URL"]))
-                deletes = asyncio.gather(
-                    *(client.delete(f"{PAYLOADS}/{record_id}") for record_id in doomed for _twice in range(2))
-                )
-                while True:
-                    bodies = [(rng.choice(RUNS), _body(rng)) for _ in range(12)]
-                    records = await asyncio.gather(*(_capture(client, run, body) for run, body in bodies))
-                    for record, (_run, body) in zip(records, bodies, strict=True):
-                        sent[int(str(record["id"]))] = body
-                    if pruning.done():
-                        break
-                statuses = [response.status_code for response in await deletes]
-                return await pruning, statuses
-
-        deleted, delete_statuses = asyncio.run(race())
+        store_url = env["METADOCK_STORE_URL"]
+        deleted, delete_statuses = race_prune(
+            server, lambda: _prune_records(database_url, store_url), doomed, rng, sent
+        )
 
         # Each record deleted twice at once: one 204 and one 404, or two 404 for an expired one the prune got first.
         for n, record_id in enumerate(doomed):
@@ -88,25 +72,8 @@ def test_record_prune_racing_captures_and_deletes_loses_no_capture_and_keeps_tot
             assert not row["dropped"]
             assert row["sha256"] == sha256(sent[record_id]), f"record {record_id} describes other bytes"
 
-        # The bytes of a DELETE go in a background task after its response: give the last ones a moment.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                assert_records_match_bytes(rows, walk_file_store(tmp_path / "payloads"))
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-        async def totals() -> None:
-            async with server.client() as client:
-                assert await assert_totals_match_rows(client) == len(rows)
-                for run in RUNS:
-                    expected = sum(1 for row in rows if row["flow_run_id"] == run)
-                    assert await assert_totals_match_rows(client, flow_run_id=run) == expected
-
-        asyncio.run(totals())
+        wait_until_records_match_bytes(rows, tmp_path / "payloads")
+        assert_totals_match_rows_of_every_run(server, rows)
 
 
 def test_serve_prune_every_runs_record_retention_too(database_url: str, tmp_path: Path) -> None:
@@ -114,12 +81,12 @@ def test_serve_prune_every_runs_record_retention_too(database_url: str, tmp_path
     rng = random.Random(15)
     with serving(env, tmp_path / "server.log", "--prune-every", "1") as server:
 
-        async def capture(count: int) -> list[int]:
+        async def capture_some(count: int) -> list[int]:
             async with server.client() as client:
-                records = [await _capture(client, 1, _body(rng)) for _ in range(count)]
+                records = [await capture(client, 1, random_body(rng)) for _ in range(count)]
             return [int(str(record["id"])) for record in records]
 
-        old, kept = asyncio.run(capture(3)), asyncio.run(capture(2))
+        old, kept = asyncio.run(capture_some(3)), asyncio.run(capture_some(2))
         for record_id in old:
             backdate_payload(database_url, record_id, dt.datetime.now(dt.UTC) - dt.timedelta(days=RETENTION_DAYS + 1))
 

@@ -11,6 +11,8 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +132,20 @@ async def create_documents(client: httpx.AsyncClient, count: int) -> list[str]:
         assert created.status_code == 201, created.text
         uuids.append(created.json()["uuid"])
     return uuids
+
+
+@asynccontextmanager
+async def load_running(client: httpx.AsyncClient, login_email: str, documents: list[str]) -> AsyncIterator[Load]:
+    """The load (on ``documents``) runs while the block does; stopped and waited for when it ends. Then, when the block
+    ended without an error, every acknowledged write must be readable."""
+    load = Load(client, login_email)
+    running = asyncio.create_task(load.run(documents))
+    try:
+        yield load
+    finally:
+        load.stop.set()
+        await running
+    await assert_every_acknowledged_write_is_readable(client, load)
 
 
 async def assert_every_acknowledged_write_is_readable(client: httpx.AsyncClient, load: Load) -> None:

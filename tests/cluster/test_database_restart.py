@@ -22,7 +22,7 @@ import pytest
 
 from metadock.payloads.store import open_store
 from tests.cluster.harness import Cluster, Node
-from tests.cluster.load import Load, assert_every_acknowledged_write_is_readable, create_documents
+from tests.cluster.load import Load, create_documents, load_running
 from tests.factories import LOGIN, PAYLOADS, USER_PASSWORD, create_user, laravel_error, payload_rows, problem
 from tests.s3server import S3Server
 
@@ -115,17 +115,11 @@ def test_a_postgresql_restart_under_cluster_load_is_503_then_full_service_with_n
     async def scenario() -> tuple[Load, list[Outage]]:
         async with cluster.client() as client:
             documents = await create_documents(client, 3)
-            load = Load(client, user.email)
-            running = asyncio.create_task(load.run(documents))
             outages = []
-            try:
+            async with load_running(client, user.email, documents) as load:
                 await asyncio.sleep(1.5)  # load on every node
                 outages.append(await _outage(cluster, "fast", cluster.postgres.stop, documents[0], user.email))
                 outages.append(await _outage(cluster, "kill -9", cluster.postgres.kill, documents[0], user.email))
-            finally:
-                load.stop.set()
-                await running
-            await assert_every_acknowledged_write_is_readable(client, load)
             return load, outages
 
     load, outages = asyncio.run(scenario())

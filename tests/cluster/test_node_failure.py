@@ -8,7 +8,7 @@ import secrets
 import time
 
 from tests.cluster.harness import CHECK_INTERVAL, FALL, Cluster
-from tests.cluster.load import Load, assert_every_acknowledged_write_is_readable, create_documents
+from tests.cluster.load import Load, create_documents, load_running
 from tests.factories import create_user
 
 # Two failed checks, a check's own time (a refused connection: none), and the stats page's polling.
@@ -25,9 +25,7 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write_and_rejoins(cluste
 
     async def scenario() -> tuple[Load, tuple[float, float], float, float, float]:
         async with cluster.client() as client:
-            load = Load(client, user.email)
-            running = asyncio.create_task(load.run(await create_documents(client, 3)))
-            try:
+            async with load_running(client, user.email, await create_documents(client, 3)) as load:
                 await asyncio.sleep(1.5)  # load on every node
                 killed, gone = await asyncio.to_thread(victim.kill)
                 down = await asyncio.to_thread(balancer.wait_until, {"node2": "DOWN"}, 10)
@@ -37,10 +35,6 @@ def test_a_node_killed_under_load_loses_no_acknowledged_write_and_rejoins(cluste
                 await asyncio.to_thread(balancer.wait_until, {"node2": "UP"}, 15)
                 rejoined = time.monotonic()
                 await asyncio.sleep(1.0)  # load on all three again
-            finally:
-                load.stop.set()
-                await running
-            await assert_every_acknowledged_write_is_readable(client, load)
             return load, (killed, gone), down, restarted, rejoined
 
     load, (killed, gone), down, restarted, rejoined = asyncio.run(scenario())

@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 
 from tests.cluster.harness import DRAIN_DELAY, SHUTDOWN_TIMEOUT, Cluster, Node
-from tests.cluster.load import Load, assert_every_acknowledged_write_is_readable, create_documents
+from tests.cluster.load import Load, create_documents, load_running
 from tests.factories import create_user
 
 
@@ -37,9 +37,7 @@ def test_a_rolling_restart_under_steady_load_fails_no_request(cluster: Cluster) 
     async def scenario() -> tuple[Load, list[tuple[str, float, list[int], float, int]]]:
         restarts = []
         async with cluster.client() as client:
-            load = Load(client, user.email)
-            running = asyncio.create_task(load.run(await create_documents(client, 3)))
-            try:
+            async with load_running(client, user.email, await create_documents(client, 3)) as load:
                 await asyncio.sleep(1.0)
                 for node in cluster.nodes:
                     took, readiness = await asyncio.to_thread(_readiness_after_sigterm, node)
@@ -49,10 +47,6 @@ def test_a_rolling_restart_under_steady_load_fails_no_request(cluster: Cluster) 
                     await asyncio.to_thread(node.start)
                     await asyncio.to_thread(balancer.wait_until, {node.name: "UP"}, 15)
                     await asyncio.sleep(0.5)
-            finally:
-                load.stop.set()
-                await running
-            await assert_every_acknowledged_write_is_readable(client, load)
             return load, restarts
 
     load, restarts = asyncio.run(scenario())

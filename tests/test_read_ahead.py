@@ -271,3 +271,67 @@ def test_a_written_row_is_never_answered_from_before_the_write(database_url: str
     assert served["owner"] == "remembered"
     assert after_write is not None
     assert after_write["owner"] == "after"
+
+
+# --- a download's file, sent by the server ---------------------------------------------------------------------------
+
+
+def _pathsend_download(client: TestClient[Any], path: str, headers: dict[str, str]) -> tuple[list[Any], list[int]]:
+    """``path`` called as granian calls the app (its ``http.response.pathsend`` extension): the messages sent, and the
+    pool's connections in use when each was sent."""
+    app: Any = client.app
+    database: Database = app.state["metadock"].database
+    sent: list[Any] = []
+    in_use: list[int] = []
+
+    async def call() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            in_use.append(database.in_use)
+
+        raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver"), *raw],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "extensions": {"http.response.pathsend": {}},
+            "state": {},
+        }
+        await app(scope, receive, send)
+
+    client.blocking_portal.call(call)
+    return sent, in_use
+
+
+def test_a_download_read_ahead_is_still_sent_by_the_server_after_the_connection_is_back(
+    settings: Settings, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading ahead changes nothing of a file store's download: the server still sends the file itself (pathsend,
+    no byte through the loop), with the same headers, and the request's connection is back in the pool before."""
+    with TestClient(create_app(settings)) as client:
+        record = capture_payload(client, tenant.headers("writer"), b"x" * 1024, content_type="text/plain")
+        path = f"{PAYLOADS}/{record['id']}/download"
+        answers = {}
+        for on in (True, False):
+            _reading_ahead(monkeypatch, on)
+            answers[on] = _pathsend_download(client, path, tenant.headers("reader"))
+    for sent, in_use in answers.values():
+        assert [message["type"] for message in sent] == ["http.response.start", "http.response.pathsend"]
+        assert sent[0]["status"] == 200
+        assert Path(sent[1]["path"]).read_bytes() == b"x" * 1024
+        assert in_use == [0, 0]  # the transaction ended before the response began
+    headers = {on: {k: v for k, v in answers[on][0][0]["headers"] if k != b"x-request-id"} for on in answers}
+    assert headers[True] == headers[False]
+    assert headers[True][b"content-length"] == b"1024"

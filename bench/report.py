@@ -43,7 +43,8 @@ def _met(target: Target, run: WrkResult, ratios: dict[str, float]) -> bool | Non
         case "rps":
             return run.rps >= target.value
         case "p50":
-            return run.p50_ms <= target.value if run.connections == 1 else None
+            # A run that completed no request has no p50 (wrk reports 0): a stalled scenario, never a met one.
+            return run.requests > 0 and run.p50_ms <= target.value if run.connections == 1 else None
     raise ValueError(target.kind)
 
 

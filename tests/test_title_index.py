@@ -204,8 +204,8 @@ def _plan_of_title_search(database_url: str, tenant: TenantKeys, term: str) -> s
         recorder = StatementRecorder(connection)
         query = parse_list_query([("title", term)], default_limit=10, max_limit=100)
         await MetadataRepository(recorder, tenant_id).list_page(query)
-        # The page: the first statement bound to a page size (a candidate count on SQLite may come before it).
-        return next((statement, values) for statement, values in recorder.statements if "page_limit" in values)
+        # The page: the first statement bound to an offset (a candidate count on SQLite may come before it).
+        return next((statement, values) for statement, values in recorder.statements if "page_offset" in values)
 
     statement, parameters = run_in_transaction(database_url, work)
     # VACUUM: what autovacuum would do in time: table statistics, and the GIN index's own (its cost estimate reads them

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
-from sqlalchemy import Integer, Select, and_, bindparam, func, literal_column, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.export import ScanBatch
 from metadock.kit.query import FilterOp, ListQuery
-from metadock.kit.repository import KeyScan, TenantScopedRepository
+from metadock.kit.repository import KeyScan, TenantScopedRepository, literal_limit
 
 _SCANS: dict[Hashable, Select[Any]] = {}
 _MAX_SCAN_SHAPES = 1_000
@@ -79,7 +79,7 @@ class ScannedRepository(TenantScopedRepository):
                 raise TypeError(f"a keyset scan cannot order by the nullable column {column}")
         return keys
 
-    def _scan_statement(self, query: ListQuery, columns: tuple[Any, ...], *, seeking: bool) -> Select[Any]:
+    def _scan_statement(self, query: ListQuery, columns: tuple[Any, ...], *, seeking: bool, limit: int) -> Select[Any]:
         shape = (
             self.table.name,
             columns,  # the columns themselves: held by the key, so never confused with others
@@ -95,6 +95,7 @@ class ScannedRepository(TenantScopedRepository):
             tuple((order.field, order.descending) for order in query.order),
             seeking,
             self.connection.dialect_name,
+            limit,
         )
         cached = _SCANS.get(shape)
         if cached is not None:
@@ -105,7 +106,7 @@ class ScannedRepository(TenantScopedRepository):
         through = bindparam("scan_through", type_=primary_key.type)
         key_scan = self._key_scan(query) if len(keys) == 1 and in_key_order else None
         if key_scan is not None:
-            statement = self._key_scan_statement(key_scan, keys[0][1], columns, seeking=seeking)
+            statement = self._key_scan_statement(key_scan, keys[0][1], columns, seeking=seeking, limit=limit)
             if len(_SCANS) < _MAX_SCAN_SHAPES and all(len(i.values) <= _MAX_CACHED_VALUES for i in query.filters):
                 _SCANS[shape] = statement
             return statement
@@ -131,14 +132,14 @@ class ScannedRepository(TenantScopedRepository):
             select(*(columns or (self.table,)), *labelled)
             .where(*where)
             .order_by(*self._order_by(query))
-            .limit(bindparam("scan_limit", type_=Integer()))
+            .limit(literal_limit(limit))
         )
         if len(_SCANS) < _MAX_SCAN_SHAPES and all(len(item.values) <= _MAX_CACHED_VALUES for item in query.filters):
             _SCANS[shape] = statement
         return statement
 
     def _key_scan_statement(
-        self, key_scan: KeyScan, descending: bool, columns: tuple[Any, ...], *, seeking: bool
+        self, key_scan: KeyScan, descending: bool, columns: tuple[Any, ...], *, seeking: bool, limit: int
     ) -> Select[Any]:
         """A batch in key order whose keys come from elsewhere (a tag's range, kit/repository.py ``KeyScan``): the
         batch's keys from there alone, then their rows by key, held to the tenant. Through this table instead,
@@ -155,7 +156,7 @@ class ScannedRepository(TenantScopedRepository):
             .select_from(key_scan.source)
             .where(*where)
             .order_by(key.desc() if descending else key.asc())
-            .limit(bindparam("scan_limit", type_=Integer()))
+            .limit(literal_limit(limit))
             .subquery()
         )
         return (
@@ -175,11 +176,10 @@ class ScannedRepository(TenantScopedRepository):
         self, query: ListQuery, columns: tuple[Any, ...], *, after: tuple[Any, ...] | None, through: int, limit: int
     ) -> ScanBatch:
         """Up to ``limit`` rows after the key ``after`` (from the start when None), primary keys up to ``through``."""
-        statement = self._scan_statement(query, columns, seeking=after is not None)
+        statement = self._scan_statement(query, columns, seeking=after is not None, limit=limit)
         parameters: dict[str, Any] = {
             "scope_tenant_id": self.tenant_id,
             "scan_through": through,
-            "scan_limit": limit,
             **self._filter_values(query),
         }
         if after is not None:

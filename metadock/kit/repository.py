@@ -6,13 +6,11 @@ A row of another tenant is invisible: it is never selected, updated or deleted, 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Delete,
-    Integer,
     Select,
     Table,
     Update,
@@ -20,7 +18,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal_column,
     or_,
     select,
     update,
@@ -30,27 +27,11 @@ from sqlalchemy.sql.selectable import FromClause
 
 from metadock.kit.db import Connection
 from metadock.kit.keyset import Anchor, AnchorCache
+from metadock.kit.list_statements import KeyScan, ListStatements, literal_limit
 from metadock.kit.query import Filter, FilterOp, ListQuery
 from metadock.kit.read_ahead import TENANT_PARAMETER, ScopedRead
 
 _ONE_BY: dict[tuple[str, str, tuple[Any, ...]], Select[Any]] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class ListStatements:
-    page: Select[Any]
-    count: Select[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyScan:
-    """Where a list reads its keys when not from its own table: ``source``, a table whose rows matching ``where``
-    (tenant-scoped, with the list's bound parameters) are one to one the list's rows, ``key`` their keys. A tag
-    filter's own index is one (payloads/tag_repository.py): from it, no plan can walk the tenant's every row."""
-
-    source: FromClause
-    key: ColumnElement[Any]
-    where: tuple[ColumnElement[bool], ...]
 
 
 _LIST_SHAPES: dict[tuple[Any, ...], ListStatements] = {}
@@ -61,13 +42,6 @@ ANCHORS = AnchorCache()
 _BEFORE_ANY_KEY = -(2**63)
 _MAX_LIST_SHAPES = 1_000
 _MAX_CACHED_VALUES = 8
-
-
-def literal_limit(rows: int) -> ColumnElement[int]:
-    """A LIMIT written into the SQL. PostgreSQL's generic plans (kit/db.py) cannot see a LIMIT given as a parameter
-    and plan for 10% of the rows: a page's ids joined to a scan of every partition, seconds at 10M rows. An int
-    from the query's validated page size, never client text."""
-    return literal_column(str(int(rows)), Integer())
 
 
 def escape_like(value: str) -> str:

@@ -20,8 +20,9 @@ from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, selec
 from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.export import ScanBatch
+from metadock.kit.list_statements import KeyScan, literal_limit
 from metadock.kit.query import FilterOp, ListQuery
-from metadock.kit.repository import KeyScan, TenantScopedRepository, literal_limit
+from metadock.kit.repository import TenantScopedRepository
 
 _SCANS: dict[Hashable, Select[Any]] = {}
 _MAX_SCAN_SHAPES = 1_000

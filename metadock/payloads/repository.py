@@ -26,9 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
 from metadock.kit.export import ScanBatch
+from metadock.kit.list_statements import KeyScan, ListStatements
 from metadock.kit.query import Filter, ListQuery
 from metadock.kit.read_ahead import ScopedRead
-from metadock.kit.repository import KeyScan, ListStatements
 from metadock.kit.scan import ScannedRepository
 from metadock.kit.timestamps import UTCDateTime, UTCIsoText
 from metadock.payloads.search import SEARCH_FILTER, fts5_query

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 from sqlalchemy import bindparam, delete, func, insert, select
 
 from metadock.kit.db import Connection
-from metadock.kit.repository import KeyScan, TenantScopedRepository
+from metadock.kit.list_statements import KeyScan
+from metadock.kit.repository import TenantScopedRepository
 from metadock.payloads.tag_tables import payload_tags, tag_rules
 from metadock.payloads.tags import Rule, parse_rule
 

@@ -24,7 +24,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, GenerationMode
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+)
 
 from metadock.app import create_app
 from metadock.settings import Settings
@@ -86,7 +90,13 @@ BY_DESIGN: dict[tuple[str, Any], str] = {
 
 def excluded_for(case: Case) -> list[Any]:
     operation_id = case.operation.definition.raw.get("operationId")
-    return [check for (operation, check) in BY_DESIGN if operation == operation_id]
+    checks = [check for (operation, check) in BY_DESIGN if operation == operation_id]
+    if operation_id == "downloadPayloadMetadata" and any(name.lower() == "range" for name in case.headers or {}):
+        # A range of a payload is sent in the payload's own media type (RFC 9110), so part of a JSON payload is
+        # labelled application/json without being JSON: its body cannot be parsed to check it (the document says
+        # any bytes, ``*/*``). Its status and headers are still checked.
+        checks.append(response_schema_conformance)
+    return checks
 
 
 @schema.parametrize()

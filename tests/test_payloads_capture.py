@@ -165,6 +165,9 @@ def test_store_reference_is_an_opaque_key_never_steered_by_the_client(
 # Validation -----------------------------------------------------------------------------------------------------------
 
 
+_NOT_AN_INTEGER = "The flow log id field must be an integer."
+
+
 @pytest.mark.parametrize(
     ("params", "errors"),
     [
@@ -190,6 +193,10 @@ def test_store_reference_is_an_opaque_key_never_steered_by_the_client(
             {"flow_run_id": "1", "flow_step_id": "1", "flow_log_id": "0"},
             {"flow_log_id": ["The flow log id field must be at least 1."]},
         ),
+        # An optional id is absent or an integer, as the OpenAPI document says: empty is not an integer.
+        ({"flow_run_id": "1", "flow_step_id": "1", "flow_log_id": ""}, {"flow_log_id": [_NOT_AN_INTEGER]}),
+        # Tags are tag[<name>]=<value>; a bare tag=… is not an object.
+        ({"flow_run_id": "1", "flow_step_id": "1", "tag": ""}, {"tag": ["The tag field must be an array."]}),
         (
             {"flow_run_id": str(2**63), "flow_step_id": "1"},
             {"flow_run_id": [f"The flow run id field must not be greater than {2**63 - 1}."]},

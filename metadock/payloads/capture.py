@@ -55,8 +55,11 @@ def parse_capture_params(params: Iterable[tuple[str, str]], content_type: str | 
     values: dict[str, int | None] = {}
     for name in ("flow_run_id", "flow_step_id", "flow_version_id", "flow_log_id"):
         given = raw.get(name)
-        if given is None or given == "":
-            if name in ("flow_run_id", "flow_step_id"):
+        required = name in ("flow_run_id", "flow_step_id")
+        # An optional id is absent or an integer, as the document says: ``flow_log_id=`` is refused like any other
+        # non-integer (a required one left empty is missing, as Laravel's required rule reads it).
+        if given is None or (given == "" and required):
+            if required:
                 violations.append(Violation(name, f"The {name.replace('_', ' ')} field is required."))
             values[name] = None
             continue

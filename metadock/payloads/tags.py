@@ -93,6 +93,9 @@ def parse_tag_params(params: Iterable[tuple[str, str]], violations: list[Violati
     """``tag[<name>]=<value>`` parameters, validated as Laravel validates an array input (``tag.<name>`` paths)."""
     tags: dict[str, str] = {}
     for key, value in params:
+        if key == "tag":  # tag=…: a value where Laravel's array rule wants tag[<name>]=<value>
+            violations.append(Violation("tag", "The tag field must be an array."))
+            continue
         if not key.startswith("tag["):
             continue
         match = _TAG_PARAM.fullmatch(key)

@@ -14,11 +14,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import playwright.sync_api as playwright_sync  # a pinned dev dependency: missing, the tests fail, never skip
 import pytest
 
 from tests.live import LiveServer, printed_api_key, start_server
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 CHROMIUM = "/usr/bin/chromium"

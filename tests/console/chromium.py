@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import playwright.sync_api as playwright_sync  # a pinned dev dependency: missing, the tests fail, never skip
 import pytest
 
 from tests.live import LiveServer, printed_api_key, start_server
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 Browser = playwright_sync.Browser
 BrowserContext = playwright_sync.BrowserContext
 Page = playwright_sync.Page

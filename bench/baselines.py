@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from bench.install_tools import nginx_binary
 from bench.server import free_port, stop_process
+from metadock.kit import postgres
 from metadock.kit.db import Connection, Database
 from metadock.payloads.query import parse_list_query
 from metadock.payloads.repository import PayloadRepository
@@ -206,8 +207,8 @@ async def _time_postgres(url: str, cases: Cases, budget_s: float) -> list[DbTimi
     import asyncpg  # type: ignore[import-untyped]
 
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    # The server's plans: its connections force generic ones (metadock/kit/db.py), which a replay must run too.
-    connection = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_generic_plan"})
+    # The server's plans: its connections' settings (generic plans, metadock/kit/postgres.py), a replay's too.
+    connection = await asyncpg.connect(dsn, server_settings=postgres.SERVER_SETTINGS)
     results = []
     try:
         for scenario, requests in cases.items():

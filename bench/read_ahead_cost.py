@@ -27,6 +27,7 @@ import asyncpg
 from sqlalchemy.dialects import postgresql
 
 from metadock.api_keys.repository import credential_query
+from metadock.kit import postgres
 from metadock.kit.read_ahead import TENANT_PARAMETER, fused, fused_parameters
 from metadock.payloads.repository import PayloadRepository
 
@@ -78,8 +79,7 @@ def _literal(value: Any) -> str:
 
 
 async def main(url: str, executions: int, rounds: int, explains: int) -> None:
-    connection = await asyncpg.connect(url)
-    await connection.execute("SET plan_cache_mode = force_generic_plan")
+    connection = await asyncpg.connect(url, server_settings=postgres.SERVER_SETTINGS)  # as the server's
     pid = connection.get_server_pid()
     statements = await _statements(connection)
     prepared = {

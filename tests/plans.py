@@ -1,8 +1,9 @@
 """Shared by the plan tests (test_tag_plans.py, test_title_index.py): the statements a repository runs, recorded, and
 the database's plan for one of them with its values.
 
-On PostgreSQL the generic plan of the prepared statement, as asyncpg prepares it (Metadock's connections run with
-plan_cache_mode = force_generic_plan): the plan that serves every value once PostgreSQL settles on it."""
+On PostgreSQL the generic plan of the prepared statement, as asyncpg prepares it, with the settings Metadock's
+connections run (kit/postgres.py SERVER_SETTINGS: generic plans, an SSD's random page cost): the plan that serves
+every value once PostgreSQL settles on it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import ClauseElement, Result, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.base import Executable
 
+from metadock.kit import postgres
 from metadock.kit.db import Connection
 from tests.factories import run_in_transaction
 
@@ -68,11 +70,10 @@ def plan_of(
 
 
 async def _generic_plan(database_url: str, sql: str, values: list[Any], setup: Sequence[str], explain: str) -> str:
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(database_url, server_settings=postgres.SERVER_SETTINGS)  # as the server's
     try:
         for statement in setup:
             await connection.execute(statement)
-        await connection.execute("SET plan_cache_mode = force_generic_plan")
         await connection.execute(f"PREPARE planned AS {sql}")
         arguments = ", ".join(str(value) if isinstance(value, int) else _quoted(str(value)) for value in values)
         rows = await connection.fetch(f"{explain} EXECUTE planned({arguments})")

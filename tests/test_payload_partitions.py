@@ -226,13 +226,15 @@ def test_record_retention_drops_whole_partitions_and_deletes_within_one_partitio
 
 def test_lookups_by_id_run_a_generic_plan_that_reads_one_partition(settings: Settings) -> None:
     """Metadock's connections run generic plans: under PostgreSQL's default a partitioned table's statements are
-    planned afresh on every run (~6x the server time of a lookup), yet a generic plan still prunes as it runs."""
+    planned afresh on every run (~6x the server time of a lookup), yet a generic plan still prunes as it runs. They
+    price an index probe for SSD or memory (``random_page_cost`` 1.1, tests/test_tag_plans.py shows why)."""
     url = settings.database_url
     _ensure(url, ahead=4)
 
     async def plan(database: Database) -> tuple[str, str]:
         async with database.transaction() as connection:
             mode = next(iter(await connection.scalars(text("SHOW plan_cache_mode"))))
+            assert next(iter(await connection.scalars(text("SHOW random_page_cost")))) == "1.1"
             explain = (
                 "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM payload_metadata WHERE id = :id"
             )

@@ -226,11 +226,7 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 isolation_level=postgres.ISOLATION_LEVEL,
-                # Every statement here is prepared and run many times. On the partitioned payload table PostgreSQL's
-                # default (`auto`) never settles on a generic plan, its cost counting every partition, and so plans
-                # each lookup afresh: ~90 µs of server time instead of ~15 µs (plpgsql loop of 20,000 id lookups,
-                # 4 or 16 partitions alike). Generic plans still prune partitions as they run.
-                connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
+                connect_args={"server_settings": postgres.SERVER_SETTINGS},
             )
             postgres.drop_closed_connections(self._async)
             self.plans = prepared.PlanCache(self._async.sync_engine.dialect, plan_cache_size)

@@ -38,6 +38,20 @@ T = TypeVar("T")
 
 ISOLATION_LEVEL = "READ COMMITTED"  # the transaction rule above depends on it
 
+# What every connection sets when it connects (kit/db.py); the benchmark's replays and the tests' plans set the same.
+SERVER_SETTINGS = {
+    # Every statement here is prepared and run many times. On the partitioned payload table PostgreSQL's default
+    # (`auto`) never settles on a generic plan, its cost counting every partition, and so plans each lookup afresh:
+    # ~90 µs of server time instead of ~15 µs (plpgsql loop of 20,000 id lookups, 4 or 16 partitions alike). Generic
+    # plans still prune partitions as they run.
+    "plan_cache_mode": "force_generic_plan",
+    # An index probe's cost for data on SSD or in memory, not PostgreSQL's spinning-disk default of 4. At 4 a generic
+    # plan priced a page's 100 reads by id (a nested loop, 0.3 ms) above a scan of an average tenant's rows hashed
+    # against the page's ids (8 ms on an 18,000-record tenant: S12's page at 0.03x floor on a freshly seeded
+    # database); at 1.1 the reads by id cost a third of the scan (tests/test_tag_plans.py).
+    "random_page_cost": "1.1",
+}
+
 
 def drop_closed_connections(engine: AsyncEngine) -> None:
     """Hand out no pooled connection that the server has closed (a restart, an idle timeout): asyncpg notices the

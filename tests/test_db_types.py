@@ -7,11 +7,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
 from metadock.kit.query import ListQuery
-from metadock.kit.timestamps import UTCIsoText
+from metadock.kit.timestamps import UTCIsoText, UTCSecondsText
 from metadock.payloads.repository import PayloadRepository
 from metadock.tenants.service import TenantService
 from tests.factories import create_tenant, run_in_transaction
@@ -35,6 +37,18 @@ def test_every_stored_form_reads_as_the_same_utc_text(stored: object, dialect: o
 
 def test_whole_seconds_keep_six_fraction_digits() -> None:
     assert UTCIsoText().process_result_value("2024-05-01 12:00:00", sqlite.dialect()) == "2024-05-01T12:00:00.000000Z"
+
+
+@given(st.datetimes(timezones=st.just(dt.UTC)))
+def test_postgresqls_datetimes_read_as_laravels_and_digitalstates_text(moment: dt.datetime) -> None:
+    """asyncpg's aware UTC datetimes, any of them (whole seconds, a fraction with trailing zeros, year 1 or 9999):
+    the same text as formatting the datetime's own fields, the fraction always six digits for Laravel, cut for
+    DigitalState."""
+    naive = moment.replace(tzinfo=None)
+    laravel = UTCIsoText().process_result_value(moment, postgresql.dialect())  # type: ignore[arg-type]
+    assert laravel == f"{naive.isoformat(timespec='microseconds')}Z"
+    seconds = UTCSecondsText().process_result_value(moment, postgresql.dialect())  # type: ignore[arg-type]
+    assert seconds == f"{naive.isoformat(timespec='seconds')}+00:00"
 
 
 def test_null_stays_null() -> None:

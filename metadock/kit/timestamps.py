@@ -7,11 +7,18 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from sqlalchemy import DateTime, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 
 # How SQLAlchemy stores a datetime in SQLite: always with microseconds, a space for the ``T``, no offset (ours are UTC).
 _SQLITE_STORED_LENGTH = 26
+
+# msgspec's encoder writes an aware UTC datetime as RFC 3339 text, ``"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"``, in C: ~0.4 µs
+# here against ~1.4 µs for ``isoformat`` and the cuts around it, twice per row of every page read from PostgreSQL
+# (asyncpg's datetimes; SQLite's stored text is cut directly). It leaves a zero fraction out, which both formats
+# below handle.
+_rfc3339 = msgspec.json.Encoder().encode
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -75,8 +82,9 @@ def _laravel_text(value: Any) -> str | None:
         return None
     if isinstance(value, str) and len(value) == _SQLITE_STORED_LENGTH and value[10] == " ":
         return f"{value[:10]}T{value[11:]}Z"
-    if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC:  # asyncpg's: cut the offset rather than re-zone
-        return f"{value.isoformat(timespec='microseconds')[:-6]}Z"
+    if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC:  # asyncpg's
+        text = _rfc3339(value)[1:-1].decode()
+        return text if value.microsecond else f"{text[:-1]}.000000Z"
     return f"{_utc(value).replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
 
 
@@ -106,5 +114,5 @@ def _seconds_text(value: Any) -> str | None:
     if isinstance(value, str) and len(value) == _SQLITE_STORED_LENGTH and value[10] == " ":
         return f"{value[:10]}T{value[11:19]}+00:00"
     if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC:  # asyncpg's
-        return value.isoformat(timespec="seconds")
+        return f"{_rfc3339(value)[1:20].decode()}+00:00"
     return _utc(value).isoformat(timespec="seconds")

@@ -4,17 +4,18 @@ whichever read (a list, one record, the capture's answer) asked."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from sqlalchemy import select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
 from metadock.kit.db import Connection
 from metadock.kit.query import ListQuery
 from metadock.kit.timestamps import UTCIsoText, UTCSecondsText
 from metadock.payloads.repository import PayloadRepository
+from metadock.payloads.table import payload_metadata
 from metadock.tenants.service import TenantService
 from tests.factories import create_tenant, run_in_transaction
 
@@ -39,16 +40,45 @@ def test_whole_seconds_keep_six_fraction_digits() -> None:
     assert UTCIsoText().process_result_value("2024-05-01 12:00:00", sqlite.dialect()) == "2024-05-01T12:00:00.000000Z"
 
 
-@given(st.datetimes(timezones=st.just(dt.UTC)))
-def test_postgresqls_datetimes_read_as_laravels_and_digitalstates_text(moment: dt.datetime) -> None:
-    """asyncpg's aware UTC datetimes, any of them (whole seconds, a fraction with trailing zeros, year 1 or 9999):
-    the same text as formatting the datetime's own fields, the fraction always six digits for Laravel, cut for
-    DigitalState."""
-    naive = moment.replace(tzinfo=None)
-    laravel = UTCIsoText().process_result_value(moment, postgresql.dialect())  # type: ignore[arg-type]
-    assert laravel == f"{naive.isoformat(timespec='microseconds')}Z"
-    seconds = UTCSecondsText().process_result_value(moment, postgresql.dialect())  # type: ignore[arg-type]
-    assert seconds == f"{naive.isoformat(timespec='seconds')}+00:00"
+def test_both_databases_print_any_moment_as_python_formats_it(database_url: str) -> None:
+    """Stored, then read through the database (PostgreSQL formats the text itself, SQLite's stored text is cut):
+    whole seconds, fractions with trailing zeros, a microsecond, the first and last years, and random moments, for
+    Laravel's text (six fraction digits, ``Z``) and DigitalState's (seconds, ``+00:00``)."""
+    edges = [
+        dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2024, 5, 1, 12, 0, 0, 100000, tzinfo=dt.UTC),
+        dt.datetime(2024, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 8, 0, 0, 999999, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        dt.datetime(1000, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999998, tzinfo=dt.UTC),  # (datetime.max is asyncpg's 'infinity')
+    ]
+    randomly = random.Random(13)
+    start = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    span = (dt.datetime(9999, 12, 31, tzinfo=dt.UTC) - start) // dt.timedelta(microseconds=1)
+    moments = edges + [start + dt.timedelta(microseconds=randomly.randrange(span)) for _ in range(200)]
+
+    tenant_uuid = create_tenant(database_url, "moments").uuid
+
+    async def work(connection: Connection) -> list[tuple[str, str]]:
+        tenant = await TenantService(connection).get_tenant(tenant_uuid)
+        repository = PayloadRepository(connection, tenant.id)
+        values = {"flow_run_id": 1, "flow_step_id": 1, "store_key": "k", "size": 1, "content_type": "text/plain"}
+        for moment in moments:
+            times = {"created_at": moment, "updated_at": moment, "stored_at": moment, "expires_at": None}
+            await repository.insert({**values, "dropped": False, **times})
+        c = payload_metadata.c
+        statement = (
+            select(type_coerce(c.created_at, UTCIsoText()), type_coerce(c.created_at, UTCSecondsText()))
+            .where(c.tenant_id == tenant.id)
+            .order_by(c.id)
+        )
+        return [(row[0], row[1]) for row in await connection.execute(statement)]
+
+    printed = run_in_transaction(database_url, work)
+    for moment, (laravel, seconds) in zip(moments, printed, strict=True):
+        utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        assert laravel == f"{utc.isoformat(timespec='microseconds')}Z", moment
+        assert seconds == f"{utc.isoformat(timespec='seconds')}+00:00", moment
 
 
 def test_null_stays_null() -> None:

@@ -201,6 +201,7 @@ class TenantScopedRepository:
             tuple((order.field, order.descending) for order in query.order),
             anchored,
             query.per_page,
+            query.offset == 0,
         )
         statements = _LIST_SHAPES.get(shape)
         if statements is not None:
@@ -238,7 +239,16 @@ class TenantScopedRepository:
             .offset(bindparam("page_offset", type_=BigInteger()))
             .subquery()
         )
-        page = select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
+        if key_scan is None and not anchored and query.offset == 0:
+            # A first page walks no offset, so the deferred join would only read each row twice (its id from the
+            # narrow index, then the row by its primary key): the rows are read as the index gives them.
+            page = (
+                select(*(columns or (self.table,))).where(*where).order_by(*order).limit(literal_limit(query.per_page))
+            )
+        else:
+            page = (
+                select(*(columns or (self.table,))).join(page_ids, primary_key == page_ids.c.page_id).order_by(*order)
+            )
         if key_scan is not None:  # keys from elsewhere: the rows read are still held to the tenant
             page = page.where(self.table.c.tenant_id == bindparam("scope_tenant_id"))
         # The count needs no order: from the keys' source alone whenever there is one.

@@ -178,7 +178,7 @@ async def _measure(url: str, seconds: float, profile: str | None, seeded: Any, *
                 elapsed = time.process_time() - started
                 if profiler:
                     profiler.disable()
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+                    pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_ROWS", "40")))
                 print(f"{name:16s} {elapsed / calls * 1e6:8.1f} µs/request")
 
 

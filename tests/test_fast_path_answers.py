@@ -117,7 +117,8 @@ def test_hot_statements_answer_the_same_on_the_fast_path_and_sqlalchemys(databas
 
     answers, inserted, total = asyncio.run(main())
 
-    assert len(answers) == 9  # credential, two items, three pages, three totals
+    # The credential, two items, three pages and their totals: on PostgreSQL a page brings its total (kit/repository.py)
+    assert len(answers) == (9 if database_url.startswith("sqlite") else 6)
     for general, fast in answers:
         assert general, "every statement here finds rows"
         assert typed(fast) == typed(general)

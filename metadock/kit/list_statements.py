@@ -10,11 +10,17 @@ from sqlalchemy import Integer, Select, literal_column
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+# The label of the total that a counted page (see ListStatements) reads with each of its rows.
+TOTAL_COLUMN = "list_total"
+
 
 @dataclass(frozen=True, slots=True)
 class ListStatements:
     page: Select[Any]
     count: Select[Any]
+    # The page with its exact total as one more column (TOTAL_COLUMN): an uncorrelated scalar subquery, which
+    # PostgreSQL runs once (an InitPlan), so the page and its total are one round trip (kit/repository.py _page).
+    counted_page: Select[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,16 @@ class KeyScan:
     source: FromClause
     key: ColumnElement[Any]
     where: tuple[ColumnElement[bool], ...]
+
+
+def without_total(rows: list[Any]) -> tuple[list[Any], int]:
+    """A counted page's rows (at least one) without their total, and the total."""
+    total = int(rows[0][TOTAL_COLUMN])
+    if isinstance(rows[0], dict):  # a plan's rows (kit/prepared.py): dicts made for this call alone
+        for row in rows:
+            del row[TOTAL_COLUMN]
+        return rows, total
+    return [{key: value for key, value in row.items() if key != TOTAL_COLUMN} for row in rows], total
 
 
 def literal_limit(rows: int) -> ColumnElement[int]:

@@ -27,7 +27,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from metadock.kit.db import Connection
 from metadock.kit.keyset import Anchor, AnchorCache
-from metadock.kit.list_statements import KeyScan, ListStatements, literal_limit
+from metadock.kit.list_statements import TOTAL_COLUMN, KeyScan, ListStatements, literal_limit, without_total
 from metadock.kit.query import Filter, FilterOp, ListQuery
 from metadock.kit.read_ahead import TENANT_PARAMETER, ScopedRead
 
@@ -253,10 +253,11 @@ class TenantScopedRepository:
             page = page.where(self.table.c.tenant_id == bindparam("scope_tenant_id"))
         # The count needs no order: from the keys' source alone whenever there is one.
         count = select(func.count()).select_from(key_scan.source if key_scan else self.table).where(*where)
+        counted_page = page.add_columns(self._fused_total(query, count).label(TOTAL_COLUMN))
         cacheable = len(_LIST_SHAPES) < _MAX_LIST_SHAPES and all(
             len(item.values) <= _MAX_CACHED_VALUES for item in query.filters
         )
-        statements = ListStatements(page, count)
+        statements = ListStatements(page, count, counted_page)
         if cacheable:
             _LIST_SHAPES[shape] = statements
         return statements
@@ -274,12 +275,26 @@ class TenantScopedRepository:
             "page_offset": query.offset,
             **self._filter_values(query),
         }
-        rows: list[Any] = await self.connection.fetch_all(statements.page, parameters)
+        rows: list[Any]
+        if self.connection.dialect_name == "postgresql":
+            # A statement is a round trip there: the page brings its total (a page past the end has no row to bring
+            # it: counted below). A first page that is not full is counted too, a few tens of µs of the server's
+            # time where a full one saves a round trip (~60-90 µs). SQLite has no round trips to save.
+            rows = await self.connection.fetch_all(statements.counted_page, parameters)
+            if rows:
+                return without_total(rows)
+        else:
+            rows = await self.connection.fetch_all(statements.page, parameters)
         if query.page == 1 and len(rows) < query.per_page:
             total = len(rows)  # the whole result fits on the first page: no need to count
         else:
             total = await self._count(query, statements, parameters)
         return rows, total
+
+    def _fused_total(self, query: ListQuery, count: Select[Any]) -> ColumnElement[Any]:  # noqa: ARG002
+        """The total a counted page reads (see :class:`ListStatements`): the count's, or where a repository keeps
+        totals (see :meth:`_count`), the kept one. Decided by the query's filters alone (the statement is cached)."""
+        return count.scalar_subquery()
 
     async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:  # noqa: ARG002
         """The exact total of a filtered list; repositories that maintain totals override the unfiltered case."""

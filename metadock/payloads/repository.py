@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Select,
     String,
     bindparam,
     case,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from metadock.kit.db import Connection
 from metadock.kit.export import ScanBatch
@@ -66,6 +68,8 @@ _SHOWN = tuple(
 )
 
 _TENANT_TOTAL = select(payload_counts.c.total).where(payload_counts.c.tenant_id == bindparam("tenant_id"))
+# The same, in a list's statement (kit/repository.py _fused_total), on its tenant parameter.
+_TENANT_TOTAL_OF_LIST = select(payload_counts.c.total).where(payload_counts.c.tenant_id == bindparam("scope_tenant_id"))
 _TENANT_TOTAL_AND_GENERATION = select(payload_counts.c.total, payload_counts.c.generation).where(
     payload_counts.c.tenant_id == bindparam("tenant_id")
 )
@@ -244,6 +248,11 @@ class PayloadRepository(ScannedRepository):
         statement = _ADD_TO_TOTAL[self.connection.dialect_name]
         parameters = {"tenant_id": self.tenant_id, "delta": delta, "first_generation": first_generation()}
         await self.connection.write(statement, parameters)
+
+    def _fused_total(self, query: ListQuery, count: Select[Any]) -> ColumnElement[Any]:
+        if query.filters:
+            return super()._fused_total(query, count)
+        return func.coalesce(_TENANT_TOTAL_OF_LIST.scalar_subquery(), 0)
 
     async def _count(self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]) -> int:
         if query.filters:

@@ -178,7 +178,9 @@ async def _measure(url: str, seconds: float, profile: str | None, seeded: Any, *
                 elapsed = time.process_time() - started
                 if profiler:
                     profiler.disable()
-                    pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_ROWS", "40")))
+                    # PROFILE_SORT=cumulative (or any pstats key) and PROFILE_ROWS=N change the table printed.
+                    order, rows = os.environ.get("PROFILE_SORT", "tottime"), int(os.environ.get("PROFILE_ROWS", "40"))
+                    pstats.Stats(profiler).sort_stats(order).print_stats(rows)
                 print(f"{name:16s} {elapsed / calls * 1e6:8.1f} µs/request")
 
 

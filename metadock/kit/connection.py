@@ -37,6 +37,13 @@ def connection_lost(error: BaseException) -> bool:
     return error.connection_invalidated or (isinstance(state, str) and state.startswith(UNREACHABLE_STATES))
 
 
+def commit_refused(error: BaseException) -> bool:
+    """Whether ``error``, raised as a transaction's COMMIT was sent, is the database's answer refusing it (a deferred
+    constraint, a serialization failure: nothing was committed). Anything else there (the connection lost, the
+    caller cancelled, a failure returning the connection) may come after the commit was made."""
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and not connection_lost(error)
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached; the HTTP layer answers 503."""
 

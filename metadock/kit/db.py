@@ -32,6 +32,7 @@ from metadock.kit.connection import _UNREACHABLE, Params, connection_lost
 from metadock.kit.connection import CommitOutcomeUnknown as CommitOutcomeUnknown
 from metadock.kit.connection import Connection as Connection  # re-exported: repositories import it here
 from metadock.kit.connection import DatabaseUnavailable as DatabaseUnavailable
+from metadock.kit.connection import commit_refused as commit_refused
 from metadock.kit.timestamps import UTCDateTime as UTCDateTime  # re-exported: tables and migrations import it here
 from metadock.kit.tracing import TracedConnection
 

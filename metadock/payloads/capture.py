@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from metadock.dialects.laravel.query import parse_bounded_int
-from metadock.kit.db import CommitOutcomeUnknown, Connection
+from metadock.kit.db import CommitOutcomeUnknown, Connection, commit_refused
 from metadock.kit.errors import Violation, validation_failed
 from metadock.kit.principal import Principal
 from metadock.payloads.capture_tags import CaptureTags
@@ -164,6 +164,7 @@ class CaptureService:
         search = CaptureSearch(principal.tenant_id, params.content_type, search_bytes)
         keep = max(tags.head_limit, search.head_limit)
         received = await self._receive(chunks, declared_length, params, principal.tenant_id, keep)
+        committing = False
         try:
             async with transactions.transaction() as connection:
                 values = self._record_values(received, dt.datetime.now(dt.UTC))
@@ -172,14 +173,20 @@ class CaptureService:
                 # In this transaction (a savepoint): the entry commits with its record or not at all, and an error
                 # indexing it is logged, never the capture's (payloads/search.py).
                 await search.write(connection, record.id, received.head_within(search.head_limit))
+                committing = True
         except CommitOutcomeUnknown:
             # The record may have committed (its answer lost with the connection): its bytes stay. At worst they
             # are bytes without a record, which fsck removes; never a record without its bytes.
             logger.warning("capture: commit outcome unknown, bytes kept under %s", received.key)
             raise
-        except BaseException:
-            if received.stored:
+        except BaseException as error:
+            # Surely no record: the transaction failed before its COMMIT, or the database refused the COMMIT. Any
+            # other failure as it ended (a cancellation, the connection failing as it was given back) may come
+            # after the commit was made, so the bytes stay, as for an unknown outcome.
+            if received.stored and (not committing or commit_refused(error)):
                 await self.store.delete(received.key)
+            elif received.stored:
+                logger.warning("capture: failed as its commit ended (%r), bytes kept under %s", error, received.key)
             raise
         self.metrics.observe(stored=received.stored, size=received.size)
         return record

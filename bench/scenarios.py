@@ -160,10 +160,11 @@ def check(base_url: str, path: str, key: str | None) -> str:
     """One request before the load: the scenario must answer 2xx, or the figures would measure errors."""
     headers = {"Authorization": key} if key else {}
     with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client, client.stream("GET", path) as r:
-        size = sum(len(chunk) for chunk in r.iter_raw(1 << 20))
-        if r.status_code >= 300:
-            r.read()
-            raise RuntimeError(f"GET {path} answered {r.status_code}")
+        size, head = 0, b""
+        for chunk in r.iter_raw(1 << 20):
+            size, head = size + len(chunk), head or chunk[:300]
+        if r.status_code >= 300:  # e.g. a 401: a dataset's keys from another seeding of the same database
+            raise RuntimeError(f"GET {path} answered {r.status_code}: {head.decode(errors='replace')}")
         total = r.headers.get("x-total-count")
         return f"{r.status_code}, {size} B" + (f", total {total}" if total else "")
 

@@ -25,8 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from metadock.kit import anchored_pages
+from metadock.kit.anchored_pages import ANCHORS as ANCHORS  # re-exported: the tests clear and count them
+from metadock.kit.anchored_pages import MAX_CACHED_VALUES, MAX_SHAPES
 from metadock.kit.db import Connection
-from metadock.kit.keyset import Anchor, AnchorCache
 from metadock.kit.list_statements import TOTAL_COLUMN, KeyScan, ListStatements, literal_limit, without_total
 from metadock.kit.query import Filter, FilterOp, ListQuery
 from metadock.kit.read_ahead import TENANT_PARAMETER, ScopedRead
@@ -35,13 +37,6 @@ _ONE_BY: dict[tuple[str, str, tuple[Any, ...]], Select[Any]] = {}
 
 
 _LIST_SHAPES: dict[tuple[Any, ...], ListStatements] = {}
-_WALKS: dict[tuple[Any, ...], Select[Any]] = {}
-# The offset anchors of this worker process (kit/keyset.py), shared by every repository that opts in.
-ANCHORS = AnchorCache()
-# Below every integer key: the anchor of position 0.
-_BEFORE_ANY_KEY = -(2**63)
-_MAX_LIST_SHAPES = 1_000
-_MAX_CACHED_VALUES = 8
 
 
 def escape_like(value: str) -> str:
@@ -254,8 +249,8 @@ class TenantScopedRepository:
         # The count needs no order: from the keys' source alone whenever there is one.
         count = select(func.count()).select_from(key_scan.source if key_scan else self.table).where(*where)
         counted_page = page.add_columns(self._fused_total(query, count).label(TOTAL_COLUMN))
-        cacheable = len(_LIST_SHAPES) < _MAX_LIST_SHAPES and all(
-            len(item.values) <= _MAX_CACHED_VALUES for item in query.filters
+        cacheable = len(_LIST_SHAPES) < MAX_SHAPES and all(
+            len(item.values) <= MAX_CACHED_VALUES for item in query.filters
         )
         statements = ListStatements(page, count, counted_page)
         if cacheable:
@@ -264,9 +259,9 @@ class TenantScopedRepository:
 
     async def _page(self, query: ListQuery, columns: tuple[Any, ...] = ()) -> tuple[list[Any], int]:
         """A page of rows (``columns`` of them, or whole rows) and the exact total of the filtered list."""
-        shape = self._keyset_shape(query)
+        shape = anchored_pages.keyset_shape(self, query)
         if shape is not None:
-            page = await self._anchored_page(query, columns, shape)
+            page = await anchored_pages.anchored_page(self, query, columns, shape)
             if page is not None:
                 return page
         statements = self._list_statements(query, columns)
@@ -303,112 +298,8 @@ class TenantScopedRepository:
     async def _count_and_generation(
         self, query: ListQuery, statements: ListStatements, parameters: dict[str, Any]
     ) -> tuple[int, int | None]:
-        """The exact total and the tenant's generation, both read after the page (see :meth:`_anchored_page`)."""
+        """The exact total and the tenant's generation, both read after the page (see kit/anchored_pages.py)."""
         total = await self._count(query, statements, parameters)
         assert self.offset_generation is not None
         generation = await self.connection.scalar(select(self.offset_generation), parameters)
         return total, generation
-
-    def _keyset_shape(self, query: ListQuery) -> tuple[Any, ...] | None:
-        """The anchors' key for a query anchors can serve: ascending key order, equality filters on fields that never
-        change. None for any other query, and for shallow pages (their OFFSET walk is already short)."""
-        if self.offset_generation is None or query.offset < self.anchor_spacing:
-            return None
-        if any(order.field != self.tie_breaker or order.descending for order in query.order):
-            return None
-        if any(item.op is not FilterOp.ANY_OF or not self._keyset_field(item.field) for item in query.filters):
-            return None
-        return (self.table.name, self.tenant_id, tuple((item.field, item.values) for item in query.filters))
-
-    def _walk_statement(self, query: ListQuery) -> Select[Any]:
-        """From an anchor's row, ``walk_span`` rows in key order; every ``spacing``-th one's key and position, with the
-        tenant's generation read by the same statement (so in the same snapshot as the walk)."""
-        shape = (
-            self.table.name,
-            tuple((self._shape_field(item.field), item.op, len(item.values)) for item in query.filters),
-        )
-        cached = _WALKS.get(shape)
-        if cached is not None:
-            return cached
-        assert self.offset_generation is not None
-        key_scan = self._key_scan(query)
-        if key_scan is None:
-            source: FromClause = self.table
-            key = self.columns[self.tie_breaker]
-            where = [
-                self.table.c.tenant_id == bindparam("scope_tenant_id"),
-                *(self._filter_clause(index, item) for index, item in enumerate(query.filters)),
-            ]
-        else:
-            source, key, where = key_scan.source, key_scan.key, list(key_scan.where)
-        walked = (
-            select(key.label("walk_key"))
-            .select_from(source)
-            .where(*where, key >= bindparam("anchor_key", type_=BigInteger()))
-            .order_by(key.asc())
-            .limit(bindparam("walk_span", type_=BigInteger()))
-            .subquery()
-        )
-        position = func.row_number().over(order_by=walked.c.walk_key)
-        numbered = select(walked.c.walk_key, position.label("walk_position")).subquery()
-        walk: Select[Any] = select(
-            numbered.c.walk_key, numbered.c.walk_position, self.offset_generation.label("walk_generation")
-        ).where((numbered.c.walk_position - 1) % bindparam("spacing", type_=BigInteger()) == 0)
-        if len(_WALKS) < _MAX_LIST_SHAPES and all(len(item.values) <= _MAX_CACHED_VALUES for item in query.filters):
-            _WALKS[shape] = walk
-        return walk
-
-    async def _walk_to(self, query: ListQuery, shape: tuple[Any, ...], start: Anchor | None) -> Anchor | None:
-        """Walk once from ``start`` (or the first row) to the last anchor position at or before the page, keeping
-        every anchor on the way; the last one found, or None if the walk cannot be trusted."""
-        spacing = self.anchor_spacing
-        start_offset, start_key = (start.offset, start.key) if start is not None else (0, _BEFORE_ANY_KEY)
-        parameters = {
-            "scope_tenant_id": self.tenant_id,
-            "anchor_key": start_key,
-            "walk_span": query.offset // spacing * spacing - start_offset + 1,
-            "spacing": spacing,
-            **self._filter_values(query),
-        }
-        rows = await self.connection.fetch_all(self._walk_statement(query), parameters)
-        if not rows or rows[0]["walk_generation"] is None:
-            return None
-        generation = int(rows[0]["walk_generation"])
-        if start is not None and start.generation != generation:
-            # Rows were removed since ``start`` was counted: its position no longer holds. Walking again from the
-            # first row costs what the OFFSET walk would, and leaves anchors behind.
-            ANCHORS.forget(shape)
-            return await self._walk_to(query, shape, None)
-        found = [(start_offset + int(row["walk_position"]) - 1, int(row["walk_key"])) for row in rows]
-        ANCHORS.add(shape, generation, found)
-        offset, key = found[-1]
-        return Anchor(offset, key, generation)
-
-    async def _anchored_page(
-        self, query: ListQuery, columns: tuple[Any, ...], shape: tuple[Any, ...]
-    ) -> tuple[list[Any], int] | None:
-        """The page from the nearest anchor, or None when anchors cannot serve it (the caller takes the OFFSET path).
-
-        The page is trusted only if the generation read *after* it equals its anchor's: on SQLite both reads share
-        the transaction's snapshot; on PostgreSQL (a snapshot per statement) a later read sees at least what the page
-        saw, and the anchor's generation was committed before the page began, so equal means no removal in between.
-        """
-        statements = self._list_statements(query, columns, anchored=True)
-        for _attempt in range(2):  # a removal just after the anchors were counted: once more from a fresh walk
-            anchor = ANCHORS.nearest(shape, query.offset)
-            if anchor is None or query.offset - anchor.offset >= self.anchor_spacing:
-                anchor = await self._walk_to(query, shape, anchor)
-                if anchor is None:
-                    return None
-            parameters = {
-                "scope_tenant_id": self.tenant_id,
-                "anchor_key": anchor.key,
-                "page_offset": query.offset - anchor.offset,
-                **self._filter_values(query),
-            }
-            rows: list[Any] = await self.connection.fetch_all(statements.page, parameters)
-            total, generation = await self._count_and_generation(query, statements, parameters)
-            if generation == anchor.generation:
-                return rows, total
-            ANCHORS.forget(shape)
-        return None
